@@ -1,0 +1,1 @@
+"""The `vitreo` command line (Typer)."""

@@ -1,0 +1,1 @@
+"""Physics and math kernels: pure functions on torch tensors, batch dimensions first."""

@@ -1,0 +1,210 @@
+"""Linear interpolation on padded Fourier grids, shared by projection, insertion and rotation.
+
+A *padded Fourier grid* is the rfft of a cubic real-space array (box ``size``, centre at index
+``size // 2``) that was divided by the apodisation of linear interpolation, zero-padded to an even
+box ``padded`` with the centre at ``padded // 2``, and moved so that the centre is at index 0.
+Interpolating it therefore yields the transform of the *centred* array (smooth in k).
+
+For interpolation the grid is kept in a *compact* layout: every full (non-half) axis is fftshifted
+(frequency f at index f + padded/2) and extended by two planes that repeat its first two, and the
+half axis gets one extra zero plane. Every linear-interpolation neighbour of a frequency |p| ≤
+padded/2 is then in bounds without modular arithmetic. Points with p_x < 0 are read from the
+Friedel mate -p and conjugated.
+
+Coordinates are (x, y[, z]) in padded-grid frequency units; arrays are (z, y, x).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+
+#: Default bound on (slices × pixels × corners) handled at once; about 25 MB of temporaries.
+CHUNK_ELEMENTS = 1 << 20
+
+
+def padded_size(size: int, padding: float) -> int:
+    """Even padded box for ``size`` pixels and padding factor ``padding`` (≥ 1)."""
+    if padding < 1:
+        raise ValueError(f"padding factor must be >= 1, got {padding}")
+    n = int(round(size * padding))
+    return n + n % 2
+
+
+def linear_apodisation(
+    size: int, ndim: int, padded: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Real-space transfer of linear interpolation on a ``padded`` grid: Π_d sinc²(x_d / padded).
+
+    x_d = i - size // 2 in pixels, sinc(t) = sin(πt)/(πt). Shape (size,) * ndim.
+    """
+    x = torch.arange(size, device=device, dtype=dtype) - size // 2
+    s = torch.sinc(x / padded) ** 2
+    out = torch.ones((1,) * ndim, device=device, dtype=dtype)
+    for d in range(ndim):
+        out = out * s.reshape((size,) + (1,) * (ndim - 1 - d))
+    return out
+
+
+def centred_rfft(x: torch.Tensor, ndim: int, padded: int) -> torch.Tensor:
+    """Padded Fourier grid of cubic real arrays x (..., size^ndim), in rfft layout (..., padded^ndim half)."""
+    size = x.shape[-1]
+    if any(n != size for n in x.shape[-ndim:]) or size % 2:
+        raise ValueError(f"expected an even cubic box in the last {ndim} axes, got {tuple(x.shape)}")
+    dims = tuple(range(-ndim, 0))
+    x = x / linear_apodisation(size, ndim, padded, x.device, x.dtype)
+    before = padded // 2 - size // 2
+    x = torch.nn.functional.pad(x, (before, padded - size - before) * ndim)
+    return torch.fft.rfftn(torch.fft.ifftshift(x, dim=dims), dim=dims)
+
+
+def centred_irfft(grid: torch.Tensor, ndim: int, size: int) -> torch.Tensor:
+    """Inverse of :func:`centred_rfft`: rfft-layout grid (..., padded^ndim half) -> (..., size^ndim).
+
+    Includes the gridding post-correction (division by the linear-interpolation apodisation).
+    """
+    padded = grid.shape[-2] if ndim > 1 else 2 * (grid.shape[-1] - 1)
+    dims = tuple(range(-ndim, 0))
+    x = torch.fft.fftshift(torch.fft.irfftn(grid, s=(padded,) * ndim, dim=dims), dim=dims)
+    start = padded // 2 - size // 2
+    for d in dims:
+        x = x.narrow(d, start, size)
+    return x / linear_apodisation(size, ndim, padded, x.device, x.dtype)
+
+
+def _full_dims(ndim: int) -> tuple[int, ...]:
+    return tuple(range(-ndim, -1))
+
+
+def to_compact(grid: torch.Tensor, ndim: int) -> torch.Tensor:
+    """rfft layout (..., padded^ndim half) -> compact layout (..., (padded+2)^(ndim-1), padded/2+2)."""
+    for d in _full_dims(ndim):
+        grid = torch.fft.fftshift(grid, dim=d)
+        grid = torch.cat([grid, grid.narrow(d, 0, 2)], dim=d)
+    return torch.nn.functional.pad(grid, (0, 1))
+
+
+def from_compact(compact: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Fold an accumulated compact grid back to rfft layout (wrap planes added, extra x plane dropped)."""
+    grid = compact.narrow(-1, 0, compact.shape[-1] - 1)
+    for d in _full_dims(ndim):
+        padded = grid.shape[d] - 2
+        main = grid.narrow(d, 0, padded).clone()
+        main.narrow(d, 0, 2).add_(grid.narrow(d, padded, 2))
+        grid = torch.fft.ifftshift(main, dim=d)
+    return grid
+
+
+def negate_frequencies(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Re-index x so that index i along each of ``dims`` holds the value at -i (mod n)."""
+    if not dims:
+        return x
+    return torch.roll(torch.flip(x, dims), (1,) * len(dims), dims)
+
+
+@dataclass(frozen=True)
+class SlicePixels:
+    """The rfft pixels of an M×M image within a Fourier radius, and their centring signs."""
+
+    size: int  #: image box M
+    coords: torch.Tensor  #: (P, 2) frequencies (kx, ky) in Fourier pixels of the image
+    index: torch.Tensor  #: (P,) flat index into (M, M//2+1)
+    sign: torch.Tensor  #: (P,) (-1)^(kx+ky): rfft of an image centred at M//2 <-> centred transform
+
+
+def slice_pixels(
+    size: int,
+    max_radius: float | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> SlicePixels:
+    """Pixels of the (size, size//2+1) rfft grid with |k| ≤ max_radius (default size//2), in Fourier pixels."""
+    radius = size // 2 if max_radius is None else max_radius
+    ky = torch.fft.fftfreq(size, 1.0 / size, device=device, dtype=dtype)
+    kx = torch.arange(size // 2 + 1, device=device, dtype=dtype)
+    grid_y, grid_x = torch.meshgrid(ky, kx, indexing="ij")
+    inside = (grid_x**2 + grid_y**2 <= radius**2).reshape(-1)
+    index = torch.nonzero(inside).squeeze(-1)
+    coords = torch.stack([grid_x.reshape(-1)[index], grid_y.reshape(-1)[index]], dim=-1)
+    parity = (coords[:, 0] + coords[:, 1]).long() % 2
+    return SlicePixels(size, coords, index, (1 - 2 * parity).to(dtype))
+
+
+def slice_stencil(
+    pixels: SlicePixels, rotations: torch.Tensor, scale: float, compact_shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear-interpolation stencil of the points scale · Aᵀ(kx, ky[, 0]) on a compact grid.
+
+    For rotations A (B, D, D) and P pixels, returns flat neighbour indices (2^D, B, P) int64,
+    their weights (2^D, B, P), and a mask (B, P) of points read from their Friedel mate (values
+    there must be conjugated). Corner-major planes keep every operation on contiguous (B, P)
+    data. Coordinates are clamped to the stored range |p_d| ≤ padded/2.
+    """
+    ndim = rotations.shape[-1]
+    half = compact_shape[-1] - 2  # padded / 2
+    k = (pixels.coords * scale).T.contiguous()  # (2, P)
+    axes = torch.matmul(rotations[:, :2, :].transpose(1, 2), k).unbind(1)  # D × (B, P)
+    flip = axes[0] < 0
+    sign = 1.0 - 2.0 * flip.to(k.dtype)
+    strides = [1]
+    for n in reversed(compact_shape[1:]):
+        strides.append(strides[-1] * n)  # strides of x, y, z
+    base, factors = None, []
+    for d, c in enumerate(axes):
+        c = c * sign
+        if d:
+            c.add_(half)
+        c.clamp_(0.0, float(half if d == 0 else 2 * half))
+        lower = c.floor()
+        frac = c.sub_(lower)
+        term = lower.long().mul_(strides[d])
+        base = term if base is None else base.add_(term)
+        factors.append((1.0 - frac, frac))
+    weights = list(factors[-1])
+    for low, high in reversed(factors[:-1]):  # corners ordered (bz, by, bx), bx fastest
+        weights = [w * f for w in weights for f in (low, high)]
+    offsets = [
+        sum(b * s for b, s in zip(bits, reversed(strides))) for bits in itertools.product((0, 1), repeat=ndim)
+    ]
+    index = base.unsqueeze(0) + torch.tensor(offsets, device=base.device).view(-1, 1, 1)
+    return index, torch.stack(weights), flip
+
+
+def chunk_length(n_pixels: int, ndim: int, chunk_elements: int | None = None) -> int:
+    """Number of slices per chunk so that slices × pixels × 2^ndim stays within the budget."""
+    budget = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+    return max(1, budget // max(1, n_pixels * 2**ndim))
+
+
+def extract_slices(
+    compact: torch.Tensor,
+    ndim: int,
+    rotations: torch.Tensor,
+    pixels: SlicePixels,
+    scale: float,
+    chunk_elements: int | None = None,
+) -> torch.Tensor:
+    """Rotated central slices F(Aᵀk) of compact grid(s) -> (B, M, M//2+1) rfft of images centred at M//2.
+
+    ``compact`` is one grid (*compact_shape) or one per rotation (B, *compact_shape).
+    ``scale`` converts image Fourier pixels to grid units (padded / size).
+    """
+    compact_shape = tuple(compact.shape[-ndim:])
+    per_rotation = compact.dim() > ndim
+    flat = compact.reshape(-1)
+    cells = flat.numel() // compact.shape[0] if per_rotation else flat.numel()
+    n = rotations.shape[0]
+    m = pixels.size
+    out = torch.zeros(n, m * (m // 2 + 1), device=compact.device, dtype=compact.dtype)
+    step = chunk_length(pixels.index.numel(), ndim, chunk_elements)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        index, weight, flip = slice_stencil(pixels, rotations[start:stop], scale, compact_shape)
+        if per_rotation:
+            index += (torch.arange(start, stop, device=index.device) * cells).view(1, -1, 1)
+        values = (flat.index_select(0, index.view(-1)).view(index.shape) * weight).sum(0)
+        values = torch.where(flip, values.conj(), values) * pixels.sign
+        out[start:stop, pixels.index] = values
+    return out.reshape(n, m, m // 2 + 1)

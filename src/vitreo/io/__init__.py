@@ -1,0 +1,1 @@
+"""File formats: MRC/MRCS, TIFF movies, STAR, coordinate files, image references."""

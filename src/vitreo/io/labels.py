@@ -1,0 +1,232 @@
+"""Registry of RELION STAR labels and their value types (RELION 5 ``metadata_label.h``).
+
+Labels are stored without the leading underscore (``rlnDefocusU``). Types follow
+RELION's ``EMDL`` types: ``EMDL_INT`` -> ``int``, ``EMDL_DOUBLE`` -> ``float``,
+``EMDL_BOOL`` -> ``bool`` (written as 0/1), ``EMDL_STRING`` -> ``str``.
+``EMDL_DOUBLE_VECTOR`` labels (``rlnOddZernike`` and friends, written as
+``[a,b,c]``) are kept verbatim as ``str``; they are listed in ``VECTOR_LABELS``.
+Labels we invent start with ``rlnVitreo``; labels not in the registry get their type
+from the data (see ``infer_type``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+ValueType = type[int] | type[float] | type[bool] | type[str]
+
+_INT = """
+rlnAreaId rlnBodyKeepFixed rlnBodyRotateRelativeTo rlnClassIndex rlnIsSelected
+rlnProteinArea rlnSolventArea rlnImageId rlnDataType rlnImageDimensionality rlnOpticsGroup
+rlnMovieFrameNumber rlnImageSize rlnImageSizeX rlnImageSizeY rlnImageSizeZ rlnJobType
+rlnJoboptionType rlnMicrographId rlnMicrographFrameNumber rlnMotionModelVersion
+rlnMicrographStartFrame rlnMicrographEndFrame rlnMotionModelCoeffsIdx rlnEERUpsampling
+rlnEERGrouping rlnCurrentImageSize rlnReferenceDimensionality rlnDataDimensionality
+rlnGroupNumber rlnGroupNrParticles rlnNrHelicalAsymUnits rlnFourierSpaceInterpolator
+rlnMinRadiusNnInterpolation rlnNrClasses rlnNrBodies rlnNrGroups rlnNrOpticsGroups
+rlnOpticsGroupNumber rlnOpticsGroupNrParticles rlnOriginalImageSize
+rlnOrientationalPriorMode rlnAdaptiveOversampleOrder rlnAutoLocalSearchesHealpixOrder
+rlnCoarseImageSize rlnGradEmIters rlnGradSubsetOrder rlnGradSuspendFinerSamplingIter
+rlnGradSuspendLocalSamplingIter rlnSgdInitialSubsetSize rlnSgdFinalSubsetSize
+rlnSgdSigma2FudgeHalflife rlnSgdSubsetSize rlnSgdWriteEverySubset rlnSgdMaxSubsets
+rlnSgdInitialIterations rlnSgdFinalIterations rlnSgdInBetweenIterations
+rlnMaximumSignificantPoses rlnHasLargeSizeIncreaseIterationsAgo rlnNrHelicalNStart
+rlnIncrementImageSize rlnCurrentIteration rlnMaximumCoarseImageSize
+rlnMaxNumberOfPooledParticles rlnNumberOfIterations rlnNumberOfIterWithoutResolutionGain
+rlnNumberOfIterWithoutChangingAssignments rlnRadiusMaskMap rlnRadiusMaskExpImages
+rlnRandomSeed rlnSmallestChangesClasses rlnWidthMaskEdge rlnOrientationsID
+rlnHelicalTubeID rlnClassNumber rlnParticleId rlnRandomSubset rlnBeamTiltClass
+rlnNrOfSignificantSamples rlnNrOfFrames rlnAverageNrOfFrames rlnMovieFramesRunningAverage
+rlnParticleNumber rlnPipeLineJobCounter rlnPipeLineNodeType rlnPipeLineNodeTypeLabelDepth
+rlnPipeLineProcessType rlnPipeLineProcessStatus rlnHealpixOrder rlnHealpixOrderOriginal
+rlnSchemeEdgeNumber rlnSelected rlnSortedIndex rlnSpectralIndex rlnTomoFrameCount
+rlnTomoSizeX rlnTomoSizeY rlnTomoSizeZ rlnTomoParticleId rlnTomoManifoldIndex
+rlnTomoDeformationGridSizeX rlnTomoDeformationGridSizeY rlnTomoTiltMovieIndex
+rlnParticleSelectionType
+"""
+
+_BOOL = """
+rlnEnabled rlnJobIsContinue rlnJobIsTomo rlnIsHelix rlnCtfDataArePhaseFlipped
+rlnCtfDataAreCtfPremultiplied rlnDoCorrectCtf rlnDoCorrectMagnification rlnDoCorrectNorm
+rlnDoCorrectScale rlnDoExternalReconstruct rlnDoRealignMovies rlnDoMapEstimation
+rlnDoGradientRefine rlnDoStochasticGradientDescent rlnGradHasConverged rlnDoStochasticEM
+rlnDoFastSubsetOptimisation rlnSgdSkipAnneal rlnDoAutoRefine rlnDoAutoSampling
+rlnDoOnlyFlipCtfPhases rlnDoCenterClasses rlnDoSolventFlattening rlnDoSolventFscCorrection
+rlnDoSkipAlign rlnDoSkipRotate rlnDoSplitRandomHalves rlnDoZeroMask
+rlnFixSigmaNoiseEstimates rlnFixSigmaOffsetEstimates rlnFixTauEstimates rlnHasConverged
+rlnHasHighFscAtResolLimit rlnDoHelicalRefine rlnIgnoreHelicalSymmetry
+rlnHelicalSymmetryLocalRefinement rlnHelicalKeepTiltPriorFixed rlnDoIgnoreCtfUntilFirstPeak
+rlnRefsAreCtfCorrected rlnUseTooCoarseSampling rlnIsFlip rlnAnglePsiFlip rlnIs3DSampling
+rlnIs3DTranslationalSampling rlnSchemeEdgeIsFork rlnSchemeJobHasStarted
+rlnSchemeBooleanVariableValue rlnSchemeBooleanVariableResetValue rlnDoBlush
+rlnBlushNoSpectralTrailing
+"""
+
+_STR = """
+rlnComment rlnAreaName rlnBodyMaskName rlnBodyReferenceName rlnBodyStarFile
+rlnSubImageStarFile rlnSubImageStack rlnCtfPowerSpectrum rlnCtfImage rlnImageName
+rlnImageOriginalName rlnReconstructImageName rlnMtfFileName rlnOpticsGroupName rlnMaskName
+rlnJobTypeLabel rlnJobOptionVariable rlnJobOptionValue rlnJobOptionGUILabel
+rlnJobOptionDefaultValue rlnJobOptionHelpText rlnJobOptionFilePattern
+rlnJobOptionDirectoryDefault rlnJobOptionMenuOptions rlnMicrographCoordinates
+rlnMicrographName rlnMicrographGainName rlnMicrographDefectFile rlnMicrographNameNoDW
+rlnMicrographMovieName rlnMicrographMetadata rlnGroupName rlnReferenceImage rlnGradMoment1
+rlnGradMoment2 rlnExperimentalDataStarFile rlnExtReconsDataReal rlnExtReconsDataImag
+rlnExtReconsWeight rlnExtReconsResult rlnExtReconsResultStarfile rlnSgdStepsizeScheme
+rlnTau2FudgeScheme rlnFourierMask rlnLocalSymmetryFile rlnModelStarFile rlnModelStarFile2
+rlnOpticsStarFile rlnOutputRootName rlnOrientSamplingStarFile rlnSolventMaskName
+rlnSolventMask2Name rlnTauSpectrumName rlnParticleName rlnOriginalParticleName
+rlnPipeLineNodeName rlnPipeLineNodeTypeLabel rlnPipeLineProcessAlias rlnPipeLineProcessName
+rlnPipeLineProcessTypeLabel rlnPipeLineProcessStatusLabel rlnPipeLineEdgeFromNode
+rlnPipeLineEdgeToNode rlnPipeLineEdgeProcess rlnUnfilteredMapHalf1 rlnUnfilteredMapHalf2
+rlnPostprocessedMap rlnPostprocessedMapMasked rlnSymmetryGroup rlnSchemeEdgeInputNodeName
+rlnSchemeEdgeOutputNodeName rlnSchemeEdgeOutputNodeNameIfTrue rlnSchemeEdgeBooleanVariable
+rlnSchemeCurrentNodeName rlnSchemeOriginalStartNodeName rlnSchemeEmailAddress rlnSchemeName
+rlnSchemeJobName rlnSchemeJobNameOriginal rlnSchemeJobMode rlnSchemeOperatorName
+rlnSchemeOperatorType rlnSchemeOperatorInput1 rlnSchemeOperatorInput2
+rlnSchemeOperatorOutput rlnSchemeBooleanVariableName rlnSchemeFloatVariableName
+rlnSchemeStringVariableName rlnSchemeStringVariableValue rlnSchemeStringVariableResetValue
+rlnStarFileMovieParticles rlnTomoName rlnTomoTiltSeriesName rlnTomoFiducialsStarFile
+rlnTomoParticleName rlnTomoManifoldType rlnTomoParticlesFile rlnTomoTomogramsFile
+rlnTomoManifoldsFile rlnTomoTrajectoriesFile rlnTomoReferenceMap1File
+rlnTomoReferenceMap2File rlnTomoReferenceMaskFile rlnTomoReferenceFscFile
+rlnTomoImportImodDir rlnTomoImportCtfFindFile rlnTomoImportCtfPlotterFile
+rlnTomoImportOrderList rlnTomoImportCulledFile rlnTomoImportParticleFile
+rlnTomoDeformationType rlnTomoTiltMovieFile rlnTomoTiltSeriesStarFile
+rlnTomoReconstructedTomogram
+"""
+
+_VECTOR = """
+rlnProteinHaralick rlnSolventHaralick rlnZernikeMoments rlnGranulo
+rlnNormalizedFeatureVector rlnLBP rlnProteinLBP rlnSolventLBP rlnOddZernike rlnEvenZernike
+rlnTomoProjX rlnTomoProjY rlnTomoProjZ rlnTomoProjW rlnTomoManifoldParams
+rlnTomoDeformationCoefficients rlnTomoVisibleFrames
+"""
+
+_FLOAT = """
+rlnBodyRotateDirectionX rlnBodyRotateDirectionY rlnBodyRotateDirectionZ rlnBodySigmaAngles
+rlnBodySigmaOffset rlnBodySigmaOffsetAngst rlnBodySigmaRot rlnBodySigmaTilt rlnBodySigmaPsi
+rlnParticleNr rlnCircleMaskedMean rlnCircleMaskedStddev rlnCircleMaskedSkew
+rlnCircleMaskedKurt rlnRingMean rlnRingStddev rlnRingSkew rlnRingKurt rlnInnerCircleMean
+rlnInnerCircleStddev rlnInnerCircleSkew rlnInnerCircleKurt rlnClassScore rlnJobScore
+rlnFftMean rlnFftStddev rlnFftSkew rlnFftKurt rlnProteinSum rlnProteinMean
+rlnProteinStddev rlnProteinSkew rlnProteinKurt rlnSolventSum rlnSolventMean
+rlnSolventStddev rlnSolventSkew rlnSolventKurt rlnRelativeSignalIntensity
+rlnScatteredSignal rlnEdgeSignal rlnProteinCAR rlnWeightedResolution rlnRelativeResolution
+rlnLowpassFilteredImageMax rlnLowpassFilteredImageMin rlnLowpassFilteredImageMean
+rlnLowpassFilteredImageStddev rlnTotalEntropy rlnProteinEntropy rlnSolventEntropy
+rlnPredictedClassScore rlnCtfAstigmatism rlnCtfBfactor rlnCtfMaxResolution
+rlnCtfValidationScore rlnCtfScalefactor rlnVoltage rlnDefocusU rlnDefocusV rlnDefocusAngle
+rlnSphericalAberration rlnChromaticAberration rlnDetectorPixelSize rlnEnergyLoss
+rlnCtfFigureOfMerit rlnLensStability rlnMagnification rlnPhaseShift rlnConvergenceCone
+rlnLongitudinalDisplacement rlnTransversalDisplacement rlnAmplitudeContrast rlnCtfValue
+rlnCtfIceRingDensity rlnBeamTiltX rlnBeamTiltY rlnImagePixelSize rlnMagMat00 rlnMagMat01
+rlnMagMat10 rlnMagMat11 rlnCoordinateX rlnCoordinateY rlnCoordinateZ rlnNormCorrection
+rlnMagnificationCorrection rlnSamplingRate rlnSamplingRateX rlnSamplingRateY
+rlnSamplingRateZ rlnMinimumValue rlnMaximumValue rlnAverageValue rlnStandardDeviationValue
+rlnSkewnessValue rlnKurtosisExcessValue rlnImageWeight rlnJobOptionSliderMin
+rlnJobOptionSliderMax rlnJobOptionSliderStep rlnMatrix_1_1 rlnMatrix_1_2 rlnMatrix_1_3
+rlnMatrix_2_1 rlnMatrix_2_2 rlnMatrix_2_3 rlnMatrix_3_1 rlnMatrix_3_2 rlnMatrix_3_3
+rlnAccumMotionTotal rlnAccumMotionEarly rlnAccumMotionLate rlnMicrographIceThickness
+rlnMicrographTiltAngle rlnMicrographTiltAxisDirection rlnMicrographTiltAxisOutOfPlane
+rlnMicrographOriginalPixelSize rlnMicrographPixelSize rlnMicrographPreExposure
+rlnMicrographDoseRate rlnMicrographBinning rlnMicrographShiftX rlnMicrographShiftY
+rlnMotionModelCoeff rlnAccuracyRotations rlnAccuracyTranslations
+rlnAccuracyTranslationsAngst rlnAveragePmax rlnCurrentResolution rlnSsnrMap
+rlnDiff2RandomHalves rlnEstimatedResolution rlnFourierCompleteness
+rlnOverallFourierCompleteness rlnGoldStandardFsc rlnGroupScaleCorrection rlnHelicalTwist
+rlnHelicalTwistMin rlnHelicalTwistMax rlnHelicalTwistInitialStep rlnHelicalRise
+rlnHelicalRiseMin rlnHelicalRiseMax rlnHelicalRiseInitialStep rlnLogLikelihood
+rlnNormCorrectionAverage rlnSpectralOrientabilityContribution rlnPaddingFactor
+rlnClassDistribution rlnClassPriorOffsetX rlnClassPriorOffsetY rlnOrientationDistribution
+rlnPixelSize rlnReferenceSpectralPower rlnSigmaOffsets rlnSigmaOffsetsAngst rlnSigma2Noise
+rlnReferenceSigma2 rlnSigmaPriorRotAngle rlnSigmaPriorTiltAngle rlnSigmaPriorPsiAngle
+rlnSignalToNoiseRatio rlnTau2FudgeFactor rlnReferenceTau2 rlnOverallAccuracyRotations
+rlnOverallAccuracyTranslations rlnOverallAccuracyTranslationsAngst
+rlnAdaptiveOversampleFraction rlnAvailableMemory rlnBestResolutionThusFar
+rlnChangesOptimalOffsets rlnChangesOptimalOrientations rlnChangesOptimalClasses
+rlnGradCurrentStepsize rlnSgdInitialIterationsFraction rlnSgdFinalIterationsFraction
+rlnSgdMinimumResolution rlnSgdInitialResolution rlnSgdFinalResolution rlnSgdMuFactor
+rlnSgdSigma2FudgeInitial rlnSgdClassInactivityThreshold rlnSgdStepsize rlnTau2FudgeArg
+rlnHelicalTwistInitial rlnHelicalRiseInitial rlnHelicalCentralProportion
+rlnHelicalMaskTubeInnerDiameter rlnHelicalMaskTubeOuterDiameter rlnHelicalSigmaDistance
+rlnLowresLimitExpectation rlnHighresLimitExpectation rlnHighresLimitSGD
+rlnJoinHalvesUntilThisResolution rlnMagnificationSearchRange rlnMagnificationSearchStep
+rlnParticleDiameter rlnSmallestChangesOffsets rlnSmallestChangesOrientations rlnOriginX
+rlnOriginY rlnOriginZ rlnOriginXPrior rlnOriginYPrior rlnOriginZPrior rlnOriginXAngst
+rlnOriginYAngst rlnOriginZAngst rlnOriginXPriorAngst rlnOriginYPriorAngst
+rlnOriginZPriorAngst rlnAngleRot rlnAngleRotPrior rlnAngleRotFlipRatio rlnAngleTilt
+rlnAngleTiltPrior rlnAnglePsi rlnAnglePsiPrior rlnAnglePsiFlipRatio
+rlnAutopickFigureOfMerit rlnHelicalTubePitch rlnHelicalTrackLength
+rlnHelicalTrackLengthAngst rlnLogLikeliContribution rlnParticleFigureOfMerit
+rlnKullbackLeiblerDivergence rlnKullbackLeibnerDivergence rlnMaxValueProbDistribution
+rlnFinalResolution rlnBfactorUsedForSharpening rlnParticleBoxFractionMolecularWeight
+rlnParticleBoxFractionSolventMask rlnFourierShellCorrelation
+rlnFourierShellCorrelationCorrected rlnFourierShellCorrelationParticleMolWeight
+rlnFourierShellCorrelationParticleMaskFraction rlnFourierShellCorrelationMaskedMaps
+rlnFourierShellCorrelationUnmaskedMaps
+rlnCorrectedFourierShellCorrelationPhaseRandomizedMaskedMaps
+rlnAmplitudeCorrelationMaskedMaps rlnAmplitudeCorrelationUnmaskedMaps
+rlnDifferentialPhaseResidualMaskedMaps rlnDifferentialPhaseResidualUnmaskedMaps
+rlnFittedInterceptGuinierPlot rlnFittedSlopeGuinierPlot rlnCorrelationFitGuinierPlot
+rlnLogAmplitudesOriginal rlnLogAmplitudesMTFCorrected rlnLogAmplitudesWeighted
+rlnLogAmplitudesSharpened rlnLogAmplitudesIntercept rlnResolutionSquared rlnMolecularWeight
+rlnMtfValue rlnRandomiseFrom rlnTiltAngleLimit rlnOffsetRange rlnOffsetStep
+rlnOffsetRangeOriginal rlnOffsetStepOriginal rlnHelicalOffsetStep
+rlnSamplingPerturbInstance rlnSamplingPerturbFactor rlnPsiStep rlnPsiStepOriginal
+rlnSchemeFloatVariableValue rlnSchemeFloatVariableResetValue rlnParticleSelectZScore
+rlnPerFrameCumulativeWeight rlnPerFrameRelativeWeight rlnResolution rlnAngstromResolution
+rlnResolutionInversePixel rlnTomoHand rlnTomoTiltSeriesPixelSize rlnTomoSubtomogramRot
+rlnTomoSubtomogramTilt rlnTomoSubtomogramPsi rlnTomoSubtomogramBinning rlnTomoDefocusSlope
+rlnTomoImportOffsetX rlnTomoImportOffsetY rlnTomoImportOffsetZ rlnTomoImportFractionalDose
+rlnTomoRelativeIceThickness rlnTomoRelativeLuminance rlnTomoIceNormalX rlnTomoIceNormalY
+rlnTomoIceNormalZ rlnTomoTempPredTimesObs rlnTomoTempPredSquared rlnTomoNominalStageTiltAngle
+rlnTomoNominalTiltAxisAngle rlnTomoNominalDefocus rlnTomoXTilt rlnTomoYTilt rlnTomoZRot
+rlnTomoXShiftAngst rlnTomoYShiftAngst rlnTomoTomogramBinning rlnCenteredCoordinateXAngst
+rlnCenteredCoordinateYAngst rlnCenteredCoordinateZAngst rlnOffsetRangeX rlnOffsetRangeY
+rlnOffsetRangeZ
+"""
+
+
+def _build() -> dict[str, ValueType]:
+    table: dict[str, ValueType] = {}
+    for kind, names in ((int, _INT), (bool, _BOOL), (str, _STR), (str, _VECTOR), (float, _FLOAT)):
+        for name in names.split():
+            if name in table:
+                raise RuntimeError(f"label {name} listed twice in the registry")
+            table[name] = kind
+    return table
+
+
+LABEL_TYPES: dict[str, ValueType] = _build()
+"""Every known label (no leading underscore) -> its value type."""
+
+VECTOR_LABELS: frozenset[str] = frozenset(_VECTOR.split())
+"""Labels whose values are RELION double vectors ``[a,b,...]``, kept as ``str``."""
+
+
+def label_type(label: str) -> ValueType | None:
+    """The registered type of ``label`` (with or without leading ``_``), or None if unknown."""
+    return LABEL_TYPES.get(label[1:] if label.startswith("_") else label)
+
+
+def _all_parse(tokens: Sequence[str], dtype: type) -> bool:
+    try:
+        np.array(tokens, dtype=dtype)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def infer_type(tokens: Sequence[str]) -> ValueType:
+    """Type of an unknown label from its text values: int if all parse as integers,
+    else float if all parse as floats, else str. An empty column is str."""
+    if len(tokens) == 0:
+        return str
+    if _all_parse(tokens, np.int64):
+        return int
+    if _all_parse(tokens, np.float64):
+        return float
+    return str
