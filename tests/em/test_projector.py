@@ -8,27 +8,11 @@ import pytest
 import torch
 
 from vitreo.em.fourier import fourier_resize, rfft_radius, rotation_matrix_2d, shell_index
-from vitreo.em.geometry import euler_to_matrix
+from vitreo.em.fsc import fsc
+from vitreo.em.geometry import euler_to_matrix, random_rotations
 from vitreo.em.projector import Projector
 
 N = 64
-
-
-def ring_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Fourier ring/shell correlation of real arrays (..., N^D) per shell (..., N//2+1)."""
-    ndim = 2 if a.dim() == 2 or a.shape[-3] != a.shape[-1] else 3
-    dims = tuple(range(-ndim, 0))
-    fa, fb = torch.fft.rfftn(a.double(), dim=dims), torch.fft.rfftn(b.double(), dim=dims)
-    shells = shell_index(tuple(a.shape[-ndim:])).reshape(-1)
-    n = a.shape[-1] // 2 + 1
-    keep = shells < n
-
-    def shell_sum(x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(*x.shape[: x.dim() - ndim], -1)[..., keep]
-        return torch.zeros(*flat.shape[:-1], n, dtype=torch.float64).index_add_(-1, shells[keep], flat)
-
-    num = shell_sum((fa * fb.conj()).real)
-    return num / torch.sqrt(shell_sum(fa.abs() ** 2) * shell_sum(fb.abs() ** 2))
 
 
 class GaussianPhantom:
@@ -52,13 +36,6 @@ def grid_points(ndim: int) -> torch.Tensor:
     return torch.stack(mesh[::-1], dim=-1)
 
 
-def random_rotations(n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    rot, psi = (torch.rand(2, n, generator=g, dtype=torch.float64) * 2 * math.pi).unbind(0)
-    tilt = torch.arccos(1 - 2 * torch.rand(n, generator=g, dtype=torch.float64))
-    return euler_to_matrix(rot, tilt, psi)
-
-
 @pytest.fixture(scope="module")
 def phantom3d() -> tuple[GaussianPhantom, torch.Tensor, torch.Tensor]:
     phantom = GaussianPhantom(3)
@@ -73,13 +50,13 @@ def test_projection_slice_theorem(phantom3d):
     error). The opposite rotation v(A r) must fail, so the test decides the convention.
     """
     phantom, points, volume = phantom3d
-    rotations = random_rotations(20, seed=2)
+    rotations = random_rotations(20, torch.Generator().manual_seed(2))
     images = torch.fft.irfftn(Projector(volume.float()).project(rotations.float()), s=(N, N))
     last = int(0.8 * N / 2)
     right, wrong = [], []
     for image, a in zip(images, rotations):
-        right.append(ring_correlation(image, phantom(points @ a).sum(0))[1 : last + 1].min())  # rows Aᵀ r
-        wrong.append(ring_correlation(image, phantom(points @ a.T).sum(0))[1 : last + 1].min())
+        right.append(fsc(image.double(), phantom(points @ a).sum(0))[1 : last + 1].min())  # rows Aᵀ r
+        wrong.append(fsc(image.double(), phantom(points @ a.T).sum(0))[1 : last + 1].min())
     assert min(right) > 0.99
     assert sum(w < 0.5 for w in wrong) >= 18  # near-symmetric rotations (A ≈ Aᵀ) may pass either way
 
@@ -104,7 +81,7 @@ def test_fourier_cropped_projection(phantom3d):
     """
     _, _, volume = phantom3d
     projector = Projector(volume.float())
-    rotations = random_rotations(3, seed=5).float()
+    rotations = random_rotations(3, torch.Generator().manual_seed(5)).float()
     full = projector.project(rotations, max_radius=16)
     cropped = projector.project(rotations, image_size=32)
     inside = rfft_radius((32, 32)) * 32 < 16
@@ -116,7 +93,7 @@ def test_fourier_cropped_projection(phantom3d):
 def test_projection_chunking_is_invisible(phantom3d):
     _, _, volume = phantom3d
     projector = Projector(volume.float())
-    rotations = random_rotations(7, seed=3).float()
+    rotations = random_rotations(7, torch.Generator().manual_seed(3)).float()
     torch.testing.assert_close(projector.project(rotations, chunk_elements=1), projector.project(rotations))
 
 
@@ -129,5 +106,5 @@ def test_2d_reference_rotation():
     images = torch.fft.irfftn(Projector(phantom(points).float()).project(rotations.float()), s=(N, N))
     last = int(0.8 * N / 2)
     for image, a in zip(images, rotations):
-        assert ring_correlation(image, phantom(points @ a))[1 : last + 1].min() > 0.99
+        assert fsc(image.double(), phantom(points @ a))[1 : last + 1].min() > 0.99
     assert torch.allclose(rotations, rotation_matrix_2d(-angles))

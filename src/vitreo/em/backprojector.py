@@ -154,7 +154,8 @@ class BackProjector:
         """Map (N,)*D from the sums; real-space centre at N//2, same scale as the inserted data.
 
         With ``tau2`` (shells of the N box, (N//2+1,)) the regularised ML/Wiener estimate
-        F = Σ wX / (Σ wW + 1/tau²) is used (tau² = 0 forces F = 0). ``method`` "gridding" then
+        F = Σ wX / (Σ wW + 1/tau²) is used, with the sums per unpadded voxel as in
+        :meth:`mean_weight` (tau² = 0 forces F = 0). ``method`` "gridding" then
         normalises by Pipe & Menon density compensation (``iterations``, as RELION's iterative
         gridding); "division" divides by the weight clamped to ``floor`` × its mean.
         Frequencies beyond N/2 are zeroed; the result is gridding-corrected (÷ sinc²).
@@ -201,8 +202,12 @@ def _smooth(grid: torch.Tensor, ndim: int) -> torch.Tensor:
 
 
 def _density_compensation(weight: torch.Tensor, inside: torch.Tensor, iterations: int, ndim: int) -> torch.Tensor:
-    """Pipe & Menon (1999) weights s with (s·W) ⊛ C ≈ 1 inside the sphere (RELION's iterative gridding)."""
-    s = inside.to(weight.dtype)
+    """Pipe & Menon (1999) weights s with (s·W) ⊛ C ≈ 1 inside the sphere (RELION's iterative gridding).
+
+    Starts from s = 1/mean(W), so the result does not depend on the units of W.
+    """
+    mean = weight[inside].mean()
+    s = inside.to(weight.dtype) / (mean if mean > 0 else 1.0)
     for _ in range(iterations):
         s = torch.where(inside, s / _smooth(s * weight, ndim).clamp(min=1e-6), 0.0)
     return s
