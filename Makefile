@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/vitreo demo
+	$(VENV)/bin/vitreo demo --out vitreo_demo --force
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vitreo import __version__
-from vitreo.cli import image_cmd, star_cmd
+from vitreo.cli import demo_cmd, image_cmd, reconstruct_cmd, star_cmd
 from vitreo.io.errors import InputError
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(star_cmd.app, name="star")
 app.add_typer(image_cmd.app, name="image")
+app.command("reconstruct")(reconstruct_cmd.reconstruct_command)
+app.command("demo")(demo_cmd.demo_command)
 
 
 def _print_version(value: bool) -> None:

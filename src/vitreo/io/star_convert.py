@@ -29,6 +29,7 @@ import mrcfile
 import numpy as np
 
 from vitreo.io.errors import InputError
+from vitreo.io.optics import optics_row_index
 from vitreo.io.star import Table
 
 Blocks = Mapping[str, Table | dict[str, Any]]
@@ -254,18 +255,7 @@ def _rescale(block: Table | dict[str, Any], pairs: Mapping[str, str], factor: fl
 
 
 def _merge_optics(table: Table, optics: Table | dict | None, kind: str) -> Table:
-    if not isinstance(optics, Table) or "rlnOpticsGroup" not in table:
-        raise InputError(None, f"the {kind} table has no optics groups to merge (needs data_optics "
-                               "and rlnOpticsGroup)")
-    ids = optics["rlnOpticsGroup"]
-    order = np.argsort(ids)
-    where = np.searchsorted(ids[order], table["rlnOpticsGroup"])
-    where = np.minimum(where, len(ids) - 1)
-    row_of_group = order[where]
-    missing = ids[row_of_group] != table["rlnOpticsGroup"]
-    if missing.any():
-        bad = table["rlnOpticsGroup"][np.flatnonzero(missing)[0]]
-        raise InputError(None, f"rlnOpticsGroup {bad} is not in data_optics")
+    row_of_group = optics_row_index(table, optics, kind)
     angpix = next((optics[label][row_of_group] for label in _PIXEL_LABELS[kind] if label in optics), None)
     pixels = {v: k for k, v in OFFSET_LABELS.items()}
     columns: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""The maximum-likelihood engine and reconstruction from aligned particles."""

@@ -1,0 +1,1 @@
+"""Matplotlib figures and PDF logfiles (Agg backend, no display needed)."""
