@@ -13,23 +13,16 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 
-from vitreo.cli.progress import progress_bar
-from vitreo.em.backend import set_threads
-from vitreo.em.fsc import fsc, resolution_at
 from vitreo.io.errors import InputError
-from vitreo.io.fsc_table import fsc_table
-from vitreo.io.mrc import write_mrc
-from vitreo.io.star import write_star
-from vitreo.ml.aligned import load_aligned_particles
-from vitreo.ml.reconstruct import gold_standard
-from vitreo.plots.fsc_plot import plot_fsc
-from vitreo.simulate.particle_stack import StackSettings, simulate_particle_stack, write_particle_stack
-from vitreo.simulate.structures import default_structure_map
+
+if TYPE_CHECKING:
+    import torch
+
+    from vitreo.simulate.particle_stack import StackSettings
 
 PIXEL_SIZE = 3.54  # Å, the RELION 2.1 tutorial's betagal
 BOX = 100
@@ -47,6 +40,11 @@ def demo_command(
     """Simulate betagal particles and reconstruct them: measured resolution against the truth."""
     if out.exists() and not force:
         raise InputError(out, "already exists; choose another --out or pass --force to replace it")
+    import torch  # heavy imports here keep `vitreo --help` fast
+
+    from vitreo.em.backend import set_threads
+    from vitreo.simulate.particle_stack import StackSettings
+
     set_threads(threads)
     settings = StackSettings(n_particles=particles, snr=snr)
     started = time.perf_counter()
@@ -73,6 +71,19 @@ def _step(message: str) -> float:
 
 
 def _run(work: Path, settings: StackSettings, symmetry: str, generator: torch.Generator) -> dict:
+    import torch
+
+    from vitreo.cli.progress import progress_bar
+    from vitreo.em.fsc import fsc, resolution_at
+    from vitreo.io.fsc_table import fsc_table
+    from vitreo.io.mrc import write_mrc
+    from vitreo.io.star import write_star
+    from vitreo.ml.aligned import load_aligned_particles
+    from vitreo.ml.reconstruct import gold_standard
+    from vitreo.plots.fsc_plot import plot_fsc
+    from vitreo.simulate.particle_stack import simulate_particle_stack, write_particle_stack
+    from vitreo.simulate.structures import default_structure_map
+
     t = _step(f"1/4 betagal potential from PDB 5A1A at {PIXEL_SIZE} Å/px, box {BOX}")
     truth = torch.from_numpy(default_structure_map(PIXEL_SIZE, BOX))
     write_mrc(work / "truth" / "map.mrc", truth.numpy(), PIXEL_SIZE)

@@ -5,17 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
-
-from vitreo.cli.progress import progress_bar
-from vitreo.em.backend import Backend
-from vitreo.em.fsc import resolution_at
-from vitreo.io.fsc_table import fsc_table
-from vitreo.io.mrc import write_mrc
-from vitreo.io.star import write_star
-from vitreo.ml.aligned import load_aligned_particles
-from vitreo.ml.reconstruct import gold_standard, reconstruct
 
 
 def reconstruct_command(
@@ -32,6 +22,17 @@ def reconstruct_command(
     threads: Annotated[int, typer.Option("--j", help="CPU threads.")] = 1,
 ) -> None:
     """Back-project particles at their recorded orientations, offsets and CTFs."""
+    import torch  # heavy imports here keep `vitreo --help` fast
+
+    from vitreo.cli.progress import progress_bar
+    from vitreo.em.backend import Backend
+    from vitreo.em.fsc import resolution_at
+    from vitreo.io.fsc_table import fsc_table
+    from vitreo.io.mrc import write_mrc
+    from vitreo.io.star import write_star
+    from vitreo.ml.aligned import load_aligned_particles
+    from vitreo.ml.reconstruct import gold_standard, reconstruct
+
     backend = Backend.from_options(gpu=gpu, threads=threads)
     backend.activate()
     particles = load_aligned_particles(star, project_dir, use_ctf=ctf, device=backend.device)
