@@ -1,39 +1,37 @@
 """`vitreo simulate -o DIR [--preset NAME] [--seed N] [--PARAMETER VALUE ...]`: a dataset with ground truth.
 
-Every field of :class:`vitreo.simulate.SimulationConfig` is an option (``--n-micrographs``,
-``--pixel-size``, ``--ctf/--no-ctf``, ``--micrograph-size X Y``, …); options not given keep
-the preset's value.
+Every field of :class:`vitreo.simulate.config.SimulationConfig` is an option (``--n-micrographs``,
+``--pixel-size``, ``--ctf/--no-ctf``, ``--micrograph-size X Y``, …); options not given keep the
+preset's value. Only the light config module is imported here; rendering loads on use.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import sys
 import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vitreo.simulate import PRESETS, SimulationConfig, preset, simulate_dataset
-from vitreo.simulate.dataset import Progress as ProgressCallback
+from vitreo.simulate.config import SimulationConfig
+from vitreo.simulate.presets import PRESETS, preset
+
 
 def _run(output: Path, preset_name: str, overwrite: bool, **parameters: Any) -> None:
+    from vitreo.cli.progress import progress_bar
+    from vitreo.simulate.dataset import simulate_dataset
+
     overrides = {name: value for name, value in parameters.items() if value is not None}
     config = preset(preset_name, **overrides)
-    console = Console(stderr=True)
-    if console.is_terminal:
-        columns = (TextColumn("simulate {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("", total=config.n_micrographs)
-            dataset = simulate_dataset(output, config, overwrite=overwrite, progress=_bar_callback(bar, task))
-    else:
-        dataset = simulate_dataset(output, config, overwrite=overwrite, progress=_line_callback)
+    with progress_bar("simulate", config.n_micrographs) as advance:
+
+        def report(done: int, total: int, name: str) -> None:
+            advance(done)
+
+        dataset = simulate_dataset(output, config, overwrite=overwrite, progress=report)
     kind = "micrographs" if config.micrographs_only else "movies"
     typer.echo(
         f"{dataset.root}: {len(dataset.micrographs)} {kind}, {dataset.n_particles} particles, "
@@ -41,20 +39,9 @@ def _run(output: Path, preset_name: str, overwrite: bool, **parameters: Any) -> 
     )
 
 
-def _bar_callback(bar: Progress, task: Any) -> ProgressCallback:
-    def update(done: int, total: int, name: str) -> None:
-        bar.update(task, completed=done, description=name)
-
-    return update
-
-
-def _line_callback(done: int, total: int, name: str) -> None:
-    sys.stderr.write(f"simulate: {done}/{total} {name}\n")
-    sys.stderr.flush()
-
-
 def _parameters() -> list[inspect.Parameter]:
-    hints = typing.get_type_hints(SimulationConfig)
+    """The command's options: output, preset, overwrite, then one per config field."""
+    hints = typing.get_type_hints(SimulationConfig)  # the dataclass's annotations are strings
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [
         inspect.Parameter(
@@ -72,12 +59,11 @@ def _parameters() -> list[inspect.Parameter]:
     ]
     for field in dataclasses.fields(SimulationConfig):
         flag = "--" + field.name.replace("_", "-")
-        hint = hints[field.name]  # the dataclass's annotations are strings (postponed evaluation)
+        hint = hints[field.name]
         name = f"{flag}/--no-{flag[2:]}" if hint is bool else flag
         unit = f", in {field.metadata['unit']}" if field.metadata["unit"] else ""
         text = field.metadata["help"]
-        help_text = f"{text[0].upper()}{text[1:]}{unit}."
-        option = typer.Option(name, help=help_text, show_default=False)
+        option = typer.Option(name, help=f"{text[0].upper()}{text[1:]}{unit}.", show_default=False)
         params.append(inspect.Parameter(field.name, keyword, default=None, annotation=Annotated[hint | None, option]))
     return params
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from vitreo.em.ctf import CtfParams
 from vitreo.em.geometry import euler_degrees_to_matrix
-from vitreo.io.errors import InputError
 from vitreo.io.image_refs import read_images
-from vitreo.io.optics import with_optics
-from vitreo.io.star import Table, read_star
+from vitreo.ml.particles import read_ctf, read_particle_table
 
 
 @dataclass(frozen=True)
@@ -64,43 +61,17 @@ def load_aligned_particles(
     """Read a RELION 3.1+ particles STAR file and its images (relative names resolve against
     ``project_dir``, by default the folder that holds the STAR file's job directory tree: the
     current directory). One optics group's pixel size and box are required for all particles."""
-    star_path = Path(star_path)
-    blocks = read_star(star_path)
-    table = blocks.get("particles")
-    if not isinstance(table, Table) or len(table) == 0:
-        raise InputError(star_path, "no particles (needs a data_particles loop with rows)")
-    try:
-        columns = with_optics(table, blocks.get("optics"))
-    except InputError as err:
-        raise InputError(star_path, err.problem) from None
-    for label in ("rlnImageName", "rlnImagePixelSize"):
-        if label not in columns:
-            raise InputError(star_path, f"missing column {label}")
-    pixel_sizes = np.unique(columns["rlnImagePixelSize"])
-    if len(pixel_sizes) != 1:
-        raise InputError(star_path, f"particles have several pixel sizes {pixel_sizes.tolist()}; rescale first")
-    pixel_size = float(pixel_sizes[0])
-    n = len(table)
-
-    def column(label: str, default: float = 0.0) -> np.ndarray:
-        return np.asarray(columns[label], np.float64) if label in columns else np.full(n, default)
-
-    images = read_images(columns["rlnImageName"], project_dir=project_dir or ".")
-    angles = [torch.from_numpy(column(label)) for label in ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")]
-    origins = np.stack([column("rlnOriginXAngst"), column("rlnOriginYAngst")], axis=1) / pixel_size
-    ctf = None
-    if use_ctf and "rlnDefocusU" in columns:
-        try:
-            ctf = CtfParams.from_columns(columns, device=device)
-        except ValueError as err:
-            raise InputError(star_path, str(err)) from None
-    premultiplied = bool(np.any(column("rlnCtfDataAreCtfPremultiplied")))
+    table = read_particle_table(star_path)
+    pixel_size = table.pixel_size
+    images = read_images(table.columns["rlnImageName"], project_dir=project_dir or ".")
+    angles = [torch.from_numpy(table.column(label)) for label in ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")]
+    origins = np.stack([table.column("rlnOriginXAngst"), table.column("rlnOriginYAngst")], axis=1) / pixel_size
     return AlignedParticles(
         images=torch.from_numpy(images).to(device),
         rotations=euler_degrees_to_matrix(*angles).to(device=device, dtype=torch.float32),
         origins=torch.from_numpy(origins).to(device=device, dtype=torch.float32),
-        ctf=ctf,
+        ctf=read_ctf(table, device) if use_ctf else None,
         pixel_size=pixel_size,
-        subsets=torch.from_numpy(column("rlnRandomSubset").astype(np.int64)).to(device),
-        ctf_premultiplied=premultiplied,
+        subsets=torch.from_numpy(table.column("rlnRandomSubset").astype(np.int64)).to(device),
+        ctf_premultiplied=table.flag("rlnCtfDataAreCtfPremultiplied"),
     )

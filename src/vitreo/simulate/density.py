@@ -55,7 +55,7 @@ def read_model(path: str | os.PathLike[str]) -> gemmi.Structure:
     try:
         structure = gemmi.read_structure(os.fspath(path), format=gemmi.CoorFormat.Detect)
     except (OSError, RuntimeError, ValueError) as err:
-        raise InputError(path, f"not a readable PDB/mmCIF model ({err})") from err
+        raise InputError(path, f"not a readable PDB/mmCIF model ({' '.join(str(err).split())})") from err
     if len(structure) == 0 or structure[0].count_atom_sites() == 0:
         raise InputError(path, "no atoms found: not a PDB/mmCIF model")
     return structure

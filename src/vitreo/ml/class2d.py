@@ -1,0 +1,317 @@
+"""Reference-free 2D classification (RELION's relion_refine for Class2D) as a Python function.
+
+The first iteration seeds the classes as RELION does without a reference: every particle goes,
+unaligned, to a random class at a random in-plane angle. Later iterations are full EM iterations
+(:mod:`vitreo.ml.optimiser`) over classes × in-plane angles × translations with adaptive
+oversampling. Class averages are re-centred on their centre of mass and masked with the particle
+diameter after every M-step. Each iteration writes RELION's run_itNNN_* files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitreo.em.backend import Backend
+from vitreo.em.fourier import phase_shift
+from vitreo.em.masks import centred_radius, soft_spherical_mask
+from vitreo.io.errors import InputError
+from vitreo.ml.batch import ImageOptions
+from vitreo.ml.expectation import EStepOptions, SearchGrid
+from vitreo.ml.files import OptimiserInfo, read_iteration, sampling_block, write_iteration
+from vitreo.ml.initial import image_statistics
+from vitreo.ml.maximisation import MStepOptions
+from vitreo.ml.model import MlModel, ParticleState
+from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
+from vitreo.ml.particles import ParticleSet, load_particles
+from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
+
+Log = Callable[[str], None]
+
+MASK_EDGE_PX = 5  # RELION's --width_mask_edge
+PERTURBATION_FACTOR = 0.5  # RELION's rlnSamplingPerturbFactor
+KEEPSAFE_2D = 1.5  # RELION's coarse-size safety factor for 2D
+
+
+@dataclass(frozen=True)
+class Class2DSettings:
+    """Options of 2D classification. Comments give the job.star name and the relion_refine option;
+    RELION's GUI gives the final (oversampled) psi and offset steps, here they are the coarse ones."""
+
+    nr_classes: int = 50  # nr_classes (--K)
+    nr_iter: int = 25  # nr_iter_em (--iter)
+    tau_fudge: float = 2.0  # tau_fudge (--tau2_fudge)
+    particle_diameter: float = 200.0  # particle_diameter (--particle_diameter), Å; <= 0: the box
+    zero_mask: bool = True  # do_zero_mask (--zero_mask); else the outside is filled with noise
+    ctf: bool = True  # do_ctf_correction (--ctf)
+    ctf_intact_first_peak: bool = False  # ctf_intact_first_peak (--ctf_intact_first_peak)
+    highres_limit: float = -1.0  # highres_limit (--strict_highres_exp), Å; <= 0: none
+    psi_step: float = 12.0  # 2 x psi_sampling (--psi_step), degrees, coarse
+    offset_range: float = 5.0  # offset_range (--offset_range), pixels
+    offset_step: float = 2.0  # 2 x offset_step (--offset_step), pixels, coarse
+    oversampling: int = 1  # (--oversampling)
+    adaptive_fraction: float = 0.999  # (--adaptive_fraction)
+    center_classes: bool = True  # do_center (--center_classes)
+    norm_correction: bool = True  # (--norm)
+    scale_correction: bool = True  # (--scale)
+    incr_size: int = 10  # (--incr_size)
+    random_seed: int = 0  # (--random_seed)
+    threads: int = 1  # nr_threads (--j)
+    device: str | None = None  # gpu_ids (--gpu); None: CPU
+    batch_size: int | None = None  # nr_pool (--pool); None: automatic
+
+    def check(self) -> None:
+        """Raise InputError (one line) for settings that cannot work."""
+        problems = [
+            (self.nr_classes < 1, "the number of classes must be at least 1"),
+            (self.nr_iter < 1, "the number of iterations must be at least 1"),
+            (self.tau_fudge <= 0, "the regularisation parameter T must be positive"),
+            (self.psi_step <= 0 or self.psi_step > 180, "the psi step must lie in (0, 180] degrees"),
+            (self.offset_step <= 0 or self.offset_range < 0, "offset step must be positive and range non-negative"),
+            (not 0 <= self.oversampling <= 3, "oversampling must be 0 to 3"),
+            (not 0 < self.adaptive_fraction <= 1, "the adaptive fraction must lie in (0, 1]"),
+            (self.threads < 1, "the number of threads must be at least 1"),
+            (self.batch_size is not None and self.batch_size < 1, "the batch size must be at least 1"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise InputError(None, message)
+
+    def command(self, particles_star: str | os.PathLike[str], out_prefix: str | os.PathLike[str]) -> str:
+        """The equivalent relion_refine-style command line."""
+        parts = ["vitreo", "class2d", "--i", str(particles_star), "--o", str(out_prefix)]
+        defaults = Class2DSettings()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(defaults, f.name) or f.name in ("nr_classes", "nr_iter", "tau_fudge"):
+                parts += [f"--{f.name}", str(value)]
+        return shlex.join(parts)
+
+
+@dataclass(frozen=True)
+class Class2DResult:
+    """Class averages (K, N, N), the final model and particle state, the files of the last
+    iteration, and one summary per iteration run."""
+
+    classes: np.ndarray
+    model: MlModel
+    state: ParticleState
+    files: dict[str, Path]
+    iterations: list[IterationSummary]
+    particles: ParticleSet
+
+
+def run_class2d(
+    particles_star: str | os.PathLike[str],
+    out_prefix: str | os.PathLike[str],
+    settings: Class2DSettings,
+    progress: Progress | None = None,
+    *,
+    project_dir: str | os.PathLike[str] | None = None,
+    continue_from: str | os.PathLike[str] | None = None,
+    command: str | None = None,
+    log: Log | None = None,
+) -> Class2DResult:
+    """Classify the particles of ``particles_star`` into 2D classes, writing ``<out_prefix>_itNNN_*``.
+
+    ``continue_from`` names an _optimiser.star to go on from (its iteration + 1 up to
+    ``settings.nr_iter``, with the sampling of ``settings``). Paths in STAR files resolve against
+    ``project_dir`` (default: the current directory).
+    """
+    settings.check()
+    project = Path(project_dir or ".")
+    backend = Backend.from_options(settings.device, settings.threads)
+    backend.activate()
+    device = backend.device
+    say = log or (lambda message: None)
+    generator = torch.Generator().manual_seed(settings.random_seed)
+    saved = read_iteration(continue_from, project) if continue_from is not None else None
+    source = saved.data_star if saved is not None else Path(particles_star)
+    particles = load_particles(source, project, use_ctf=settings.ctf)
+    box, pixel = particles.box, particles.pixel_size
+    radius = _mask_radius(settings, box, pixel)
+    mask = soft_spherical_mask((box, box), radius, MASK_EDGE_PX)
+    image_options = ImageOptions(mask, "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak)
+    say(f"{len(particles)} particles of {box} px at {pixel:g} A/px; about {_memory_estimate(particles, settings) / 2**20:.0f} MiB needed")
+    if saved is not None:
+        _check_continuation(saved.model, saved.state, particles, settings)
+        model, state, first = saved.model, saved.state, saved.iteration + 1
+    else:
+        model, state = _initial_model(particles, settings, image_options, device, generator), ParticleState.initial(particles.offsets)
+        first = 1
+    command = command or settings.command(particles_star, out_prefix)
+    summaries: list[IterationSummary] = []
+    files: dict[str, Path] = {}
+    for iteration in range(first, settings.nr_iter + 1):
+        perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
+        setup = _setup(settings, model, particles, image_options, perturbation, mask, radius, device)
+        seeds = _random_seeds(len(particles), model.n_classes, setup.grid, generator) if iteration == 1 else None
+        model, state, summary = run_iteration(
+            iteration, settings.nr_iter, particles, model, state, setup, seeds=seeds, generator=generator, progress=progress
+        )
+        summaries.append(summary)
+        sampling = sampling_block(settings.psi_step, settings.offset_range, settings.offset_step, pixel, perturbation)
+        files = write_iteration(
+            out_prefix, iteration, model, state, particles, sampling, OptimiserInfo(command, _optimiser_values(settings, summary))
+        )
+        say(
+            f"iteration {iteration}: resolution {summary.resolution:.1f} A, image size {summary.current_size}, "
+            f"changes: classes {summary.changes_classes:.3f}, psi {summary.changes_orientations:.1f} deg, "
+            f"offsets {summary.changes_offsets * pixel:.2f} A; <pmax> {summary.avg_pmax:.3f}; {summary.seconds:.1f} s"
+        )
+    return Class2DResult(model.references.numpy(), model, state, files, summaries, particles)
+
+
+def _mask_radius(settings: Class2DSettings, box: int, pixel: float) -> float:
+    """Particle mask radius (pixels); the diameter may not exceed the box."""
+    if settings.particle_diameter <= 0:
+        return box / 2 - MASK_EDGE_PX
+    radius = settings.particle_diameter / (2 * pixel)
+    if radius > box / 2:
+        raise InputError(None, f"particle diameter {settings.particle_diameter:g} A exceeds the box ({box * pixel:g} A)")
+    return radius
+
+
+def _memory_estimate(particles: ParticleSet, settings: Class2DSettings) -> int:
+    """Bytes: the pre-read images, the class back-projectors and the largest E-step batch arrays."""
+    box = particles.box
+    images = particles.images.numel() * particles.images.element_size()
+    backprojectors = settings.nr_classes * (2 * box + 2) * (box + 2) * 12
+    n_psi = math.ceil(360 / settings.psi_step) * settings.nr_classes
+    n_trans = (2 * settings.offset_range / settings.offset_step + 1) ** 2
+    coarse = 3 * min(1 << 23, int(512 * n_psi * n_trans)) * 4
+    pixels = box * box // 2
+    batch = 256 * pixels * 8 * 8 + (1 << 23) * 8 * 6
+    return int(images + backprojectors + coarse + batch + n_psi * 2 * pixels * 8)
+
+
+def _initial_model(
+    particles: ParticleSet, settings: Class2DSettings, options: ImageOptions, device: torch.device,
+    generator: torch.Generator,
+) -> MlModel:
+    """Noise and signal spectra from the images; every class starts as the average image."""
+    stats = image_statistics(particles, particles.offsets, options, device=device, generator=generator)
+    k, box = settings.nr_classes, particles.box
+    n_shells = box // 2 + 1
+    return MlModel(
+        references=stats.average[None].repeat(k, 1, 1),
+        class_distribution=torch.full((k,), 1.0 / k),
+        sigma2_noise=stats.sigma2,
+        scale=torch.ones(particles.n_groups),
+        tau2=stats.tau2[None].repeat(k, 1),
+        ssnr=torch.zeros(k, n_shells),
+        completeness=torch.zeros(k, n_shells),
+        pixel_size=particles.pixel_size,
+        tau2_fudge=settings.tau_fudge,
+        sigma_offset=max(settings.offset_range, settings.offset_step),
+        current_size=box,
+        current_resolution=math.inf,
+        group_counts=stats.group_counts,
+    )
+
+
+def _check_continuation(model: MlModel, state: ParticleState, particles: ParticleSet, settings: Class2DSettings) -> None:
+    if model.n_classes != settings.nr_classes or model.ndim != 2:
+        raise InputError(None, f"the optimiser file holds {model.n_classes} 2D classes, not {settings.nr_classes}")
+    if len(state) != len(particles) or model.box != particles.box or model.n_groups != particles.n_groups:
+        raise InputError(None, "the optimiser file's model does not match its data file (particles, box or groups)")
+
+
+def coarse_image_size(settings: Class2DSettings, box: int, pixel: float) -> int:
+    """RELION's coarse size: the resolution a rotation by one coarse psi step cannot blur
+    (displacement at the particle's edge / 1.5), as an even image size."""
+    diameter = settings.particle_diameter if settings.particle_diameter > 0 else box * pixel
+    rotated = settings.psi_step / 360.0 * math.pi * diameter
+    return 2 * math.ceil(pixel * box / (rotated / KEEPSAFE_2D))
+
+
+def _setup(
+    settings: Class2DSettings,
+    model: MlModel,
+    particles: ParticleSet,
+    image_options: ImageOptions,
+    perturbation: float,
+    mask: torch.Tensor,
+    radius: float,
+    device: torch.device,
+) -> IterationSetup:
+    grid = SearchGrid(
+        InPlaneSampling(settings.psi_step, settings.oversampling, perturbation),
+        TranslationSampling(settings.offset_range, settings.offset_step, settings.oversampling, perturbation),
+    )
+    estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse_image_size(settings, particles.box, particles.pixel_size))
+    mstep = MStepOptions(
+        incr_size=settings.incr_size,
+        highres_limit=settings.highres_limit,
+        update_scale=settings.scale_correction,
+        update_norm=settings.norm_correction,
+    )
+    return IterationSetup(grid, image_options, estep, mstep, _post_process(mask, radius, settings.center_classes), device)
+
+
+def _post_process(mask: torch.Tensor, radius: float, center: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Re-centre each class on the centre of mass of its positive density (if ``center``), then
+    flatten the solvent: zero outside the soft particle mask."""
+
+    def apply(references: torch.Tensor) -> torch.Tensor:
+        if center:
+            references = recentre(references, radius)
+        return references * mask.to(references)
+
+    return apply
+
+
+def recentre(images: torch.Tensor, radius: float) -> torch.Tensor:
+    """Shift images (K, N, N) so that the centre of mass of their positive values within
+    ``radius`` pixels lies at N//2 (sub-pixel, by a Fourier shift)."""
+    box = images.shape[-1]
+    inside = (centred_radius((box, box), images.device, images.dtype) <= radius).to(images.dtype)
+    density = images.clamp_min(0.0) * inside
+    axis = torch.arange(box, device=images.device, dtype=images.dtype) - box // 2
+    total = density.sum(dim=(-2, -1)).clamp_min(1e-30)
+    com = torch.stack([(density.sum(-2) * axis).sum(-1), (density.sum(-1) * axis).sum(-1)], dim=-1) / total[:, None]
+    shifted = phase_shift(torch.fft.rfft2(images), -com, (box, box))
+    return torch.fft.irfft2(shifted, s=(box, box))
+
+
+def _random_seeds(n: int, n_classes: int, grid: SearchGrid, generator: torch.Generator) -> torch.Tensor:
+    """Fine hypothesis ids (n,): a random class and a random in-plane angle for each particle."""
+    n_fine = grid.orientations.n_coarse * grid.orientations.n_children
+    classes = torch.randint(0, n_classes, (n,), generator=generator)
+    angles = torch.randint(0, n_fine, (n,), generator=generator)
+    return classes * n_fine + angles
+
+
+def _optimiser_values(settings: Class2DSettings, summary: IterationSummary) -> dict[str, object]:
+    """RELION's optimiser_general values (besides file names and the iteration)."""
+    return {
+        "rlnNumberOfIterations": settings.nr_iter,
+        "rlnDoSplitRandomHalves": 0,
+        "rlnAdaptiveOversampleOrder": settings.oversampling,
+        "rlnAdaptiveOversampleFraction": settings.adaptive_fraction,
+        "rlnRandomSeed": settings.random_seed,
+        "rlnParticleDiameter": settings.particle_diameter,
+        "rlnWidthMaskEdge": MASK_EDGE_PX,
+        "rlnDoZeroMask": int(settings.zero_mask),
+        "rlnDoSolventFlattening": 1,
+        "rlnHighresLimitExpectation": settings.highres_limit,
+        "rlnIncrementImageSize": settings.incr_size,
+        "rlnDoMapEstimation": 1,
+        "rlnChangesOptimalOrientations": summary.changes_orientations,
+        "rlnChangesOptimalOffsets": summary.changes_offsets,
+        "rlnChangesOptimalClasses": summary.changes_classes,
+        "rlnDoCorrectNorm": int(settings.norm_correction),
+        "rlnDoCorrectScale": int(settings.scale_correction),
+        "rlnDoCorrectCtf": int(settings.ctf),
+        "rlnDoCenterClasses": int(settings.center_classes),
+        "rlnDoIgnoreCtfUntilFirstPeak": int(settings.ctf_intact_first_peak),
+        "rlnRefsAreCtfCorrected": 1,
+        "rlnMaxNumberOfPooledParticles": settings.batch_size or 0,
+    }

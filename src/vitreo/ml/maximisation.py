@@ -1,0 +1,147 @@
+"""The M-step: new references, noise spectra, scales, priors and resolution from the statistics.
+
+As RELION's maximisation for classification (no gold standard):
+
+- each class is the regularised (MAP) reconstruction F = Σ c X/σ² / (Σ c²/σ² + 1/(T·tau²)) with
+  tau² from the previous references; its data-vs-prior (rlnSsnrMap) is T·tau²·⟨Σ c²/σ²⟩;
+- the references are then post-processed (masked, re-centred) by the caller and their power
+  spectra |F|²/2 become the new tau²;
+- noise σ²(group, shell) is the expected residual per component inside the current image size
+  and the image power beyond it; intensity scales Σ XA/Σ AA per group, normalised to mean 1;
+- the offset prior σ² = ⟨|offset|²⟩/2; class priors the posterior mass per class;
+- resolution: per class the last shell before the SSNR falls below 1; the next image size is
+  2·(best shell + ``incr_size``), capped by the box and the E-step resolution limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from vitreo.em.fourier import power_spectrum, shell_index
+from vitreo.ml.model import MlModel, ParticleState
+from vitreo.ml.pixels import resolution_shell, shell_resolution
+from vitreo.ml.statistics import SufficientStatistics
+
+PostProcess = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class MStepOptions:
+    """RELION's incr_size (shells beyond the resolution the next E-step uses), minimum resolution
+    shell (its minres_map), the E-step resolution limit in Å (≤ 0: none), and which nuisance
+    parameters to refine (noise spectra, group scales, per-particle norm, offset prior)."""
+
+    incr_size: int = 10
+    min_resolution_shell: int = 5
+    highres_limit: float = -1.0
+    update_noise: bool = True
+    update_scale: bool = True
+    update_norm: bool = True
+    update_sigma_offset: bool = True
+
+
+def reference_power(references: torch.Tensor) -> torch.Tensor:
+    """tau² per shell (K, N//2+1): the references' rotationally averaged |F|²/2."""
+    return 0.5 * power_spectrum(references.double(), references.dim() - 1).float()
+
+
+def maximise(
+    model: MlModel,
+    stats: SufficientStatistics,
+    state: ParticleState,
+    options: MStepOptions,
+    post_process: PostProcess | None = None,
+) -> MlModel:
+    """The next model; ``state.norm`` is updated in place when norm correction is on."""
+    box = model.box
+    n_shells = box // 2 + 1
+    weight = stats.class_weight.float().cpu()
+    references = model.references.clone()
+    ssnr = torch.zeros_like(model.ssnr)
+    sigma2_class = torch.zeros_like(model.ssnr)
+    for k, backprojector in enumerate(stats.backprojectors):
+        if weight[k] <= 0:
+            continue
+        tau2 = model.tau2_fudge * model.tau2[k].to(backprojector.weight.device)
+        mean_weight = backprojector.mean_weight().float().cpu()
+        ssnr[k] = model.tau2_fudge * model.tau2[k] * mean_weight
+        sigma2_class[k] = torch.where(mean_weight > 0, 1.0 / mean_weight.clamp_min(1e-30), 0.0)
+        references[k] = backprojector.reconstruct(tau2=tau2).cpu()
+    if post_process is not None:
+        references = post_process(references)
+    tau2 = torch.where(weight[:, None] > 0, reference_power(references), model.tau2)
+    distribution = weight / weight.sum().clamp_min(1e-30)
+    class_shell = _class_resolution_shells(ssnr, weight)
+    best = max(int(class_shell[weight > 0].max()) if bool((weight > 0).any()) else 0, options.min_resolution_shell)
+    current_size = min(box, 2 * (best + options.incr_size))
+    if options.highres_limit > 0:
+        current_size = min(current_size, 2 * resolution_shell(options.highres_limit, box, model.pixel_size))
+    completeness = (torch.arange(n_shells) < stats.pixels.size // 2).float()[None, :] * (weight[:, None] > 0)
+    new = replace(
+        model,
+        references=references,
+        class_distribution=distribution,
+        tau2=tau2,
+        ssnr=ssnr,
+        completeness=completeness,
+        current_size=current_size,
+        current_resolution=shell_resolution(best, box, model.pixel_size),
+        class_resolution=torch.tensor([shell_resolution(int(s), box, model.pixel_size) for s in class_shell]),
+        sigma2_class=sigma2_class,
+    )
+    if options.update_noise:
+        new.sigma2_noise = _noise_spectra(model, stats)
+    if options.update_scale:
+        new.scale = _group_scales(model, stats)
+    if options.update_sigma_offset and float(stats.offset_weight) > 0:
+        dims = 2.0
+        new.sigma_offset = math.sqrt(float(stats.offset_sq) / (dims * float(stats.offset_weight)))
+    if options.update_norm:
+        new.avg_norm = _update_norm(model, stats, state)
+    new.group_counts = stats.group_count.cpu()
+    return new
+
+
+def _class_resolution_shells(ssnr: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per class the last shell ≥ 0 before the SSNR first falls below 1 (shell 0 = DC skipped)."""
+    below = ssnr[:, 1:] < 1.0
+    first = torch.where(below.any(dim=1), below.float().argmax(dim=1) + 1, torch.full_like(weight, ssnr.shape[1], dtype=torch.long))
+    return torch.where(weight > 0, first - 1, torch.zeros_like(first))
+
+
+def _noise_spectra(model: MlModel, stats: SufficientStatistics) -> torch.Tensor:
+    """σ²(group, shell): expected residual inside the current size, image power beyond it."""
+    box = model.box
+    counts_inside = stats.pixels.shell_counts().double()
+    inside = stats.pixels.shell_sums(stats.noise).cpu()  # (G, size//2)
+    full = shell_index((box, box)).reshape(-1)
+    counts_full = torch.bincount(full[full <= box // 2], minlength=box // 2 + 1).double()
+    groups = stats.group_count.cpu()[:, None].clamp_min(1.0)
+    sigma2 = stats.power.cpu() / (2.0 * groups * counts_full.clamp_min(1.0))
+    n_in = inside.shape[1]
+    sigma2[:, :n_in] = inside / (2.0 * groups * counts_inside.cpu().clamp_min(1.0))
+    has_data = stats.group_count.cpu() > 0
+    return torch.where(has_data[:, None], sigma2.float(), model.sigma2_noise)
+
+
+def _group_scales(model: MlModel, stats: SufficientStatistics) -> torch.Tensor:
+    """Intensity scales Σ XA / Σ AA per group, normalised to a particle-weighted mean of 1."""
+    xa, aa = stats.scale_xa.cpu(), stats.scale_aa.cpu()
+    counts = stats.group_count.cpu()
+    scale = torch.where((aa > 0) & (counts > 0), xa / aa.clamp_min(1e-300), model.scale.double())
+    mean = (scale * counts).sum() / counts.sum().clamp_min(1.0)
+    return (scale / mean).float() if mean > 0 else model.scale
+
+
+def _update_norm(model: MlModel, stats: SufficientStatistics, state: ParticleState) -> float:
+    """RELION's norm correction: each particle's noise standard deviation from its expected
+    residual, norm = (norm/avg_norm) · sqrt(Σ λ·residual / (N² Σ λ)); returns the new average."""
+    pixel_weight = float(stats.pixels.likelihood_weight.sum())
+    measured = stats.residual.cpu() / (model.box**2 * pixel_weight)
+    updated = (state.norm / model.avg_norm) * torch.sqrt(measured.clamp_min(1e-30))
+    state.norm.copy_(torch.where(measured > 0, updated, state.norm))
+    return float(state.norm.mean())

@@ -1,0 +1,165 @@
+"""One expectation-maximisation iteration, shared by 2D and 3D classification and refinement.
+
+An iteration is: E-step over all particles (or, for RELION's random seeds, fixed assignments),
+M-step, then a summary: log-likelihood, average pmax, per-class accuracies (posterior spreads)
+and convergence statistics against the previous iteration (RELION's changes of optimal classes,
+orientations and offsets).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from vitreo.em.geometry import euler_to_matrix
+from vitreo.ml.batch import ImageOptions
+from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid, rotation_angle
+from vitreo.ml.maximisation import MStepOptions, PostProcess, maximise
+from vitreo.ml.model import MlModel, ParticleState
+from vitreo.ml.particles import ParticleSet
+from vitreo.ml.scoring import GemmTimer
+from vitreo.ml.statistics import SufficientStatistics
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress within an iteration: ``done`` of ``total`` particles in ``stage``."""
+
+    iteration: int
+    n_iterations: int
+    stage: str
+    done: int
+    total: int
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class IterationSummary:
+    """Figures of one iteration. Changes are against the previous iteration: the fraction of
+    particles that changed class, the mean change of orientation (degrees) and of offset (pixels)."""
+
+    iteration: int
+    resolution: float
+    current_size: int
+    changes_classes: float
+    changes_orientations: float
+    changes_offsets: float
+    avg_pmax: float
+    log_likelihood: float
+    seconds: float
+    estep_seconds: float
+    gemm_flops: float
+    gemm_seconds: float
+
+    @property
+    def gemm_gflops(self) -> float:
+        return self.gemm_flops / self.gemm_seconds / 1e9 if self.gemm_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class IterationSetup:
+    """Everything an iteration needs besides the model and particle state."""
+
+    grid: SearchGrid
+    image_options: ImageOptions
+    estep: EStepOptions
+    mstep: MStepOptions
+    post_process: PostProcess | None = None
+    device: torch.device | str = "cpu"
+    padding: float = 2.0
+
+
+def run_iteration(
+    iteration: int,
+    n_iterations: int,
+    particles: ParticleSet,
+    model: MlModel,
+    state: ParticleState,
+    setup: IterationSetup,
+    *,
+    seeds: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    progress: Progress | None = None,
+) -> tuple[MlModel, ParticleState, IterationSummary]:
+    """One EM iteration. With ``seeds`` (n,) fine hypothesis ids, particles are not aligned but
+    added with weight 1 there (RELION's first iteration without a reference); noise, scales,
+    norms and the offset prior are then left as they are."""
+    start = time.perf_counter()
+    timer = GemmTimer()
+    expectation = Expectation(model, setup.grid, setup.image_options, setup.estep, setup.device, timer)
+    stats = SufficientStatistics(
+        model.n_classes, model.ndim, model.box, expectation.pixels, particles.n_groups, len(particles),
+        setup.padding, setup.device,
+    )
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(ProgressEvent(iteration, n_iterations, "expectation", done, len(particles)))
+
+    if seeds is None:
+        new_state = expectation.run(particles, state, stats, generator, report)
+        mstep = setup.mstep
+    else:
+        expectation.assign(particles, state, seeds, stats, generator)
+        report(len(particles))
+        new_state = state.copy()
+        n_fine = setup.grid.orientations.n_coarse * setup.grid.orientations.n_children
+        new_state.class_index = (seeds // n_fine).cpu()
+        new_state.angles = setup.grid.orientations.fine_angles((seeds % n_fine).cpu()).double()
+        mstep = replace(setup.mstep, update_noise=False, update_scale=False, update_norm=False, update_sigma_offset=False)
+    estep_seconds = time.perf_counter() - start
+    new_model = maximise(model, stats, new_state, mstep, setup.post_process)
+    _summarise_model(new_model, new_state, seeds is None)
+    if progress is not None:
+        progress(ProgressEvent(iteration, n_iterations, "maximisation", len(particles), len(particles)))
+    changes = convergence(state, new_state) if seeds is None else (1.0, 0.0, 0.0)
+    summary = IterationSummary(
+        iteration=iteration,
+        resolution=new_model.current_resolution,
+        current_size=new_model.current_size,
+        changes_classes=changes[0],
+        changes_orientations=changes[1],
+        changes_offsets=changes[2],
+        avg_pmax=new_model.avg_pmax,
+        log_likelihood=new_model.log_likelihood,
+        seconds=time.perf_counter() - start,
+        estep_seconds=estep_seconds,
+        gemm_flops=timer.flops,
+        gemm_seconds=timer.seconds,
+    )
+    return new_model, new_state, summary
+
+
+def _summarise_model(model: MlModel, state: ParticleState, aligned: bool) -> None:
+    """Model-level figures from the particles: log-likelihood, ⟨pmax⟩, per-class accuracies."""
+    k = model.n_classes
+    counts = torch.bincount(state.class_index, minlength=k).double()
+    if not aligned:
+        model.accuracy_rotations = torch.full((k,), 999.0)
+        model.accuracy_translations = torch.full((k,), 999.0)
+        return
+    model.log_likelihood = float(state.log_likelihood.sum())
+    model.avg_pmax = float(state.pmax.mean())
+
+    def class_mean(values: torch.Tensor) -> torch.Tensor:
+        sums = torch.zeros(k, dtype=torch.float64).index_add_(0, state.class_index, values.double())
+        return torch.where(counts > 0, sums / counts.clamp_min(1.0), 999.0)
+
+    model.accuracy_rotations = class_mean(state.rotation_spread)
+    model.accuracy_translations = class_mean(state.shift_spread)
+
+
+def convergence(old: ParticleState, new: ParticleState) -> tuple[float, float, float]:
+    """Fraction of particles changing class, mean orientation change (degrees) and mean offset
+    change (pixels) between two states."""
+    classes = float((old.class_index != new.class_index).double().mean())
+    a_old = euler_to_matrix(*old.angles.double().unbind(-1))
+    a_new = euler_to_matrix(*new.angles.double().unbind(-1))
+    angles = torch.rad2deg(rotation_angle(a_old.transpose(-1, -2) @ a_new))
+    offsets = torch.linalg.vector_norm(new.offsets - old.offsets, dim=-1)
+    return classes, float(angles.mean()), float(offsets.mean())

@@ -1,0 +1,152 @@
+"""The search grids of the E-step: orientations and translations, coarse and oversampled.
+
+Every grid has a coarse level and a fine level made by adaptive oversampling (order m): each
+coarse point has ``n_children`` fine children, and fine ids are coarse id · n_children + j, so
+the parent of fine id f is f // n_children. The E-step scores all coarse points, then only the
+children of significant ones.
+
+An orientation grid yields rotation matrices A (D × D): for 2D classification the in-plane block
+of RELION's Euler matrix, A = Rz(psi)[:2, :2] = [[cos ψ, sin ψ], [−sin ψ, cos ψ]], applied to a
+2D reference as out(r) = ref(Aᵀ r) (see :class:`vitreo.em.projector.Projector`); for 3D
+references the full Euler matrix. As RELION, a grid can be perturbed by a random fraction of its
+step each iteration (rlnSamplingPerturbInstance × rlnSamplingPerturbFactor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from vitreo.em.geometry import euler_to_matrix
+from vitreo.em.sampling import oversample_psi, oversample_translations, psi_angles, translations
+
+
+class OrientationSampling(Protocol):
+    """What the E-step needs of an orientation grid (2D in-plane or 3D directions × psi)."""
+
+    ndim: int  #: dimension D of the rotation matrices (2 for image references, 3 for maps)
+    n_children: int  #: fine orientations per coarse one
+
+    @property
+    def n_coarse(self) -> int: ...
+
+    @property
+    def step_deg(self) -> float:
+        """Angular step of the coarse grid (degrees)."""
+        ...
+
+    def coarse_matrices(self) -> torch.Tensor:
+        """(n_coarse, D, D) float64."""
+        ...
+
+    def fine_angles(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        """Euler angles (n, 3) (rot, tilt, psi) in radians of fine orientations."""
+        ...
+
+    def fine_matrices(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        """(n, D, D) float64 of fine orientations."""
+        ...
+
+
+@dataclass(frozen=True)
+class InPlaneSampling:
+    """In-plane angles for 2D references: psi = (i + perturbation) · step, i = 0 … n−1 (radians).
+
+    ``step_deg`` is RELION's --psi_step, rounded to 360/ceil(360/step); the fine grid splits each
+    step into 2^oversampling.
+    """
+
+    step_request_deg: float
+    oversampling: int = 1
+    perturbation: float = 0.0
+    ndim: int = 2
+
+    @property
+    def psi(self) -> torch.Tensor:
+        """Coarse angles (n_coarse,) radians, float64."""
+        coarse = psi_angles(self.step_request_deg)
+        return coarse + self.perturbation * self.step_rad
+
+    @property
+    def n_coarse(self) -> int:
+        return math.ceil(360.0 / self.step_request_deg)
+
+    @property
+    def n_children(self) -> int:
+        return 1 << self.oversampling
+
+    @property
+    def step_rad(self) -> float:
+        return 2.0 * math.pi / self.n_coarse
+
+    @property
+    def step_deg(self) -> float:
+        return 360.0 / self.n_coarse
+
+    @property
+    def fine_step_deg(self) -> float:
+        return self.step_deg / self.n_children
+
+    def coarse_matrices(self) -> torch.Tensor:
+        return in_plane_matrices(self.psi)
+
+    def fine_psi(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        """Fine angles (n,) radians of fine ids."""
+        children = oversample_psi(self.psi, self.step_rad, self.oversampling).reshape(-1)
+        return children.to(fine_ids.device)[fine_ids]
+
+    def fine_angles(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        psi = self.fine_psi(fine_ids)
+        zero = torch.zeros_like(psi)
+        return torch.stack([zero, zero, psi], dim=-1)
+
+    def fine_matrices(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        return in_plane_matrices(self.fine_psi(fine_ids))
+
+    def nearest_fine(self, psi: torch.Tensor) -> torch.Tensor:
+        """The fine id (int64) nearest to each angle ``psi`` (radians)."""
+        fine_step = self.step_rad / self.n_children
+        first = float(self.fine_psi(torch.zeros(1, dtype=torch.long))[0])
+        n = self.n_coarse * self.n_children
+        return torch.round((psi.double() - first) / fine_step).long() % n
+
+
+def in_plane_matrices(psi: torch.Tensor) -> torch.Tensor:
+    """RELION's in-plane rotations Rz(psi)[:2, :2] (..., 2, 2) for angles (...) in radians."""
+    zero = torch.zeros_like(psi)
+    return euler_to_matrix(zero, zero, psi)[..., :2, :2]
+
+
+@dataclass(frozen=True)
+class TranslationSampling:
+    """Offsets (x, y) in pixels around each particle's current offset, as RELION's setTranslations.
+
+    The coarse grid has spacing ``step`` within a circle of radius ``range``; the fine grid splits
+    each coarse cell into 4^oversampling; the whole grid moves by perturbation · step.
+    """
+
+    range_px: float
+    step_px: float
+    oversampling: int = 1
+    perturbation: float = 0.0
+
+    @property
+    def coarse(self) -> torch.Tensor:
+        """(T_c, 2) float64 pixels."""
+        return translations(self.range_px, self.step_px) + self.perturbation * self.step_px
+
+    @property
+    def fine(self) -> torch.Tensor:
+        """(T_c · n_children, 2) float64 pixels; the parent of fine id f is f // n_children."""
+        return oversample_translations(self.coarse, self.step_px, self.oversampling).reshape(-1, 2)
+
+    @property
+    def n_children(self) -> int:
+        return 1 << (2 * self.oversampling)
+
+    @property
+    def fine_step_px(self) -> float:
+        return self.step_px / (1 << self.oversampling)
