@@ -77,15 +77,26 @@ def run_command(
     show_help: HelpOption = False,
 ) -> None:
     """Create a new job and run it: `vitreo run Import --fn_in_raw 'Movies/*.tiff' --angpix 0.885`."""
-    job_type, args = _split_type(job_type, ctx.args)
-    if show_help or (job_type is None and from_file is None):
-        typer.echo(options_help(find_spec(job_type)) if job_type else _types_help("run"))
+    request = _request_or_help(ctx, job_type, from_file, show_help, "run")
+    if request is None:
         return
-    spec, values = _job_request(job_type, from_file, args)
+    job_type, args, spec, values = request
     proj = Project.open(project)
     run = create_job(proj, spec, spec.params(values), alias=alias)
     command = _command_line("run", job_type, alias, from_file, args)
     finish(proj, run, command, background)
+
+
+def _request_or_help(
+    ctx: typer.Context, job_type: str | None, from_file: Path | None, show_help: bool, verb: str
+) -> tuple[str | None, list[str], JobSpec, dict[str, str]] | None:
+    """The job type, its arguments, spec and values; or None after printing the help asked for."""
+    job_type, args = _split_type(job_type, ctx.args)
+    if show_help or (job_type is None and from_file is None):
+        typer.echo(options_help(find_spec(job_type)) if job_type else _types_help(verb))
+        return None
+    spec, values = _job_request(job_type, from_file, args)
+    return job_type, args, spec, values
 
 
 def finish(project: Project, run: JobRun, command: str, background: bool) -> None:
@@ -119,11 +130,10 @@ def schedule_command(
     show_help: HelpOption = False,
 ) -> None:
     """Add a job as Scheduled, to be run by `vitreo autorun`."""
-    job_type, args = _split_type(job_type, ctx.args)
-    if show_help or (job_type is None and from_file is None):
-        typer.echo(options_help(find_spec(job_type)) if job_type else _types_help("schedule"))
+    request = _request_or_help(ctx, job_type, from_file, show_help, "schedule")
+    if request is None:
         return
-    spec, values = _job_request(job_type, from_file, args)
+    _, _, spec, values = request
     run = create_job(Project.open(project), spec, spec.params(values), alias=alias, schedule=True)
     typer.echo(f"{run.name} Scheduled")
 
