@@ -9,7 +9,7 @@ to the likelihood pixels. CTFs include the group's intensity scale.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -62,6 +62,11 @@ class ExperimentalBatch:
 
     def __len__(self) -> int:
         return self.ids.shape[0]
+
+    def select(self, rows: torch.Tensor) -> ExperimentalBatch:
+        """The particles at ``rows`` (indices into the batch)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return ExperimentalBatch(**{name: None if value is None else value[rows] for name, value in values.items()})
 
 
 def prepare_batch(

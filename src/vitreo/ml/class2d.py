@@ -250,6 +250,7 @@ def _setup(
     mstep = MStepOptions(
         incr_size=settings.incr_size,
         highres_limit=settings.highres_limit,
+        solvent_mask=mask,
         update_scale=settings.scale_correction,
         update_norm=settings.norm_correction,
     )

@@ -31,7 +31,8 @@ from vitreo.ml.scoring import stack_complex
 class ClassMatch:
     """Per class: the best-matching projection's orientation A (K, 3, 3), the shift (K, 2) pixels
     that aligns the class to it, their normalised correlation (K,), FSC (K, N//2+1) and the
-    resolution (Å) where that FSC first drops below 0.5 (K,)."""
+    resolution (Å) where that FSC first drops below 0.5 (K,), looking only at shells finer than
+    ``fsc_from`` Å (the lowest shells hold a few pixels and, for some views, almost no power)."""
 
     rotations: torch.Tensor
     shifts: torch.Tensor
@@ -106,6 +107,7 @@ def match_projections(
     symmetry: str = "C1",
     resolution: float = 10.0,
     mask_radius: float | None = None,
+    fsc_from: float = 50.0,
 ) -> ClassMatch:
     """Best-matching projections of ``volume`` (N, N, N) for class averages (K, N, N) (see module)."""
     box = classes.shape[-1]
@@ -131,7 +133,10 @@ def match_projections(
     aligned = torch.fft.irfft2(phase_shift(torch.fft.rfft2(classes.float()), centre.float(), (box, box)), s=(box, box))
     mask = soft_spherical_mask((box, box), mask_radius if mask_radius is not None else box / 2 - 3, 3.0)
     curves = fsc(aligned * mask, projections * mask, ndim=2)
-    res = torch.tensor([resolution_at(c, 0.5, pixel_size, box, interpolate=False) for c in curves.double()])
+    first = resolution_shell(fsc_from, box, pixel_size)
+    clipped = curves.double().clone()
+    clipped[:, 1:first] = 1.0
+    res = torch.tensor([resolution_at(c, 0.5, pixel_size, box, interpolate=False) for c in clipped])
     return ClassMatch(rotations, centre, scores, curves, res)
 
 

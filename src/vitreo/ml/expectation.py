@@ -3,15 +3,17 @@
 Per batch of particles, as RELION's adaptive oversampling (Scheres 2012, JSB 180:519):
 
 1. coarse pass: every class × coarse orientation × coarse shift, scored on the pixels of the
-   coarse image size by the dense GEMM layout (:func:`scoring.dense_scores`);
+   coarse image size (:func:`scoring.dense_scores`, one GEMM);
 2. significance: per particle, the coarse hypotheses holding ``fraction`` of the posterior;
-3. fine pass: the oversampled children of each significant (class, orientation) with every fine
-   shift, scored on the pixels of the current image size in the pairs layout;
+3. fine pass: the oversampled children of the significant (reference, shift) pairs, scored on the
+   pixels of the current image size. It is computed as one dense block over the batch's union of
+   significant references × shifts (particles are ordered by their previous assignment, so the
+   union stays small), with each particle's non-significant entries masked out;
 4. the fine posterior (with class priors and the Gaussian prior on the absolute offset) is
    normalised, pruned to ``fraction`` again, and added to the sufficient statistics.
 
-Hypothesis ids: coarse r = class · n_coarse + orientation; fine h = class · n_fine + fine
-orientation, with the fine children of coarse orientation o at o · n_children + j.
+Reference ids: coarse r = class · n_coarse + orientation; fine h = class · n_fine + fine
+orientation, the children of coarse orientation o being o · n_children + j (shifts alike).
 """
 
 from __future__ import annotations
@@ -20,20 +22,23 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from vitreo.ml.batch import ExperimentalBatch, ImageOptions, prepare_batch
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.pixels import FourierPixels
-from vitreo.ml.posterior import normalise, prune, segment_argmax, segment_sum, significance_threshold
+from vitreo.ml.posterior import normalise, prune, significance_threshold
 from vitreo.ml.references import ReferenceProjector
 from vitreo.ml.sampling import OrientationSampling, TranslationSampling
-from vitreo.ml.scoring import GemmTimer, dense_scores, pair_scores
+from vitreo.ml.scoring import GemmTimer, dense_scores
 from vitreo.ml.statistics import SufficientStatistics
 
-#: Bound on the coarse scores (batch × shifts × references) held at once (float32).
-COARSE_SCORE_ELEMENTS = 1 << 23
+#: Bound on the elements of one (particles × shifts × references) score block (float32).
+BLOCK_ELEMENTS = 1 << 24
+#: Largest table of fine-reference projections kept for the whole iteration (complex64).
+PROJECTION_TABLE_ELEMENTS = 1 << 23
 
 BatchProgress = Callable[[int], None]
 
@@ -54,6 +59,13 @@ class EStepOptions:
     fraction: float = 0.999
     batch_size: int | None = None
     coarse_size: int | None = None
+
+
+def batch_order(state: ParticleState) -> torch.Tensor:
+    """Particles sorted by their previous class and angles, so that a batch shares hypotheses."""
+    angles = state.angles.double().numpy()
+    keys = (angles[:, 2], angles[:, 1], angles[:, 0], state.class_index.numpy())
+    return torch.from_numpy(np.lexsort(keys))
 
 
 class Expectation:
@@ -86,6 +98,13 @@ class Expectation:
         self.fine_shifts = grid.translations.fine.to(device)
         self.coarse_phases = self.pixels.phases(self.coarse_shifts)[:, : self.coarse_count]
         self.fine_phases = self.pixels.phases(self.fine_shifts)
+        self.n_references = k * self.n_coarse * self.n_children
+        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.n_references * len(self.pixels) <= PROJECTION_TABLE_ELEMENTS:
+            self._table = (
+                torch.zeros(self.n_references, len(self.pixels), dtype=torch.complex64, device=device),
+                torch.zeros(self.n_references, dtype=torch.bool, device=device),
+            )
         prior = model.class_distribution.to(device=device, dtype=torch.float32)
         self.log_class_prior = torch.log(prior.clamp_min(0.0))
 
@@ -94,7 +113,7 @@ class Expectation:
         if self.options.batch_size:
             return self.options.batch_size
         per_particle = self.coarse_shifts.shape[0] * self.coarse_projections.shape[0]
-        return int(max(8, min(512, COARSE_SCORE_ELEMENTS // max(1, per_particle))))
+        return int(max(16, min(512, BLOCK_ELEMENTS // max(1, per_particle))))
 
     def _offset_log_prior(self, batch: ExperimentalBatch, shifts: torch.Tensor, cell: float) -> torch.Tensor:
         """log of the Gaussian prior mass on absolute offsets (B, T) = old offset + shift."""
@@ -114,8 +133,9 @@ class Expectation:
         """Align every particle; returns the new state (norm corrections unchanged)."""
         new = state.copy()
         step = self.batch_size()
-        for start in range(0, len(particles), step):
-            ids = torch.arange(start, min(start + step, len(particles)))
+        order = batch_order(state)
+        for done, start in enumerate(range(0, len(particles), step)):
+            ids = order[start : start + step]
             batch = prepare_batch(
                 particles, ids, state.offsets[ids], state.norm[ids], self.model, self.pixels,
                 self.image_options, generator,
@@ -124,7 +144,8 @@ class Expectation:
             for name, value in result.items():
                 getattr(new, name)[ids] = value.to(getattr(new, name)).cpu()
             if progress is not None:
-                progress(int(ids[-1]) + 1)
+                progress(min(start + step, len(particles)))
+        stats.finish()
         return new
 
     def assign(
@@ -137,99 +158,120 @@ class Expectation:
     ) -> None:
         """Add every particle to the statistics with weight 1 on one fine hypothesis (n,) at its
         current offset, without alignment (RELION's random seeds of the first iteration)."""
-        n_fine = self.n_coarse * self.n_children
         zero = torch.zeros(1, 2, dtype=torch.float64, device=self.fine_shifts.device)
         phases = self.pixels.phases(zero)
-        for start in range(0, len(particles), self.batch_size()):
-            ids = torch.arange(start, min(start + self.batch_size(), len(particles)))
+        step = self.batch_size()
+        for start in range(0, len(particles), step):
+            ids = torch.arange(start, min(start + step, len(particles)))
             batch = prepare_batch(
                 particles, ids, state.offsets[ids], state.norm[ids], self.model, self.pixels,
                 self.image_options, generator,
             )
-            unique_ref, pair_ref = torch.unique(fine_refs[ids].to(batch.data.device), return_inverse=True)
-            ref_class, ref_orientation = unique_ref // n_fine, unique_ref % n_fine
-            rotation = self.grid.orientations.fine_matrices(ref_orientation.cpu()).to(torch.float32)
-            projections = self.references.project(ref_class, rotation, self.pixels)
-            weights = torch.ones(len(ids), 1, device=batch.data.device)
-            rows = torch.arange(len(ids), device=batch.data.device)
-            stats.add(batch, rows, pair_ref, weights, projections, (ref_class, rotation), zero, phases, self.timer)
+            unique_ref, column = torch.unique(fine_refs[ids].to(batch.data.device), return_inverse=True)
+            ref_class, rotation, projections = self._fine_references(unique_ref)
+            weights = torch.nn.functional.one_hot(column, len(unique_ref)).float()[:, None, :]
+            stats.add(batch, weights, projections, (unique_ref, ref_class, rotation), zero, phases, self.timer)
+        stats.finish()
+
+    def _fine_references(self, fine_refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Classes (R,), rotations (R, D, D) and projections (R, F) of fine reference ids (R,);
+        projections are computed once per iteration when they fit in the table."""
+        n_fine = self.n_coarse * self.n_children
+        ref_class, orientation = fine_refs // n_fine, fine_refs % n_fine
+        rotation = self.grid.orientations.fine_matrices(orientation.cpu()).to(device=fine_refs.device, dtype=torch.float32)
+        if self._table is None:
+            return ref_class, rotation, self.references.project(ref_class, rotation, self.pixels)
+        table, known = self._table
+        missing = torch.nonzero(~known[fine_refs]).squeeze(-1)
+        if len(missing):
+            table[fine_refs[missing]] = self.references.project(ref_class[missing], rotation[missing], self.pixels)
+            known[fine_refs[missing]] = True
+        return ref_class, rotation, table[fine_refs]
 
     def align(self, batch: ExperimentalBatch, stats: SufficientStatistics) -> dict[str, torch.Tensor]:
         """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields)."""
+        significant = self._coarse_pass(batch)
+        n_shifts = int(significant.any(dim=2).any(dim=0).sum()) * self.grid.translations.n_children
+        n_refs = int(significant.any(dim=1).any(dim=0).sum()) * self.n_children
+        per_row = n_shifts * max(n_refs, 2 * len(self.pixels))
+        rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
+        parts = []
+        for start in range(0, len(batch), rows):
+            chosen = torch.arange(start, min(start + rows, len(batch)), device=significant.device)
+            parts.append(self._fine_pass(batch.select(chosen), significant[chosen], stats))
+        result = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+        result["n_significant"] = significant.sum(dim=(1, 2))
+        return result
+
+    def _coarse_pass(self, batch: ExperimentalBatch) -> torch.Tensor:
+        """The significant coarse hypotheses (B, T_c, R_c) bool of a batch."""
         n = len(batch)
-        rows = torch.arange(n, device=batch.data.device)
-        n_coarse, n_children = self.n_coarse, self.n_children
-        # 1. coarse pass, dense over everything
         scores = dense_scores(batch, self.coarse_projections, self.coarse_phases, self.timer)
-        step = self.grid.translations.step_px
-        scores += self.log_class_prior.repeat_interleave(n_coarse)[None, None, :]
-        scores += self._offset_log_prior(batch, self.coarse_shifts, step)[:, :, None]
-        coarse = normalise(scores.reshape(n, -1), rows, n)
-        threshold = significance_threshold(coarse.weights, rows, n, self.options.fraction)
-        significant = (coarse.weights >= threshold[:, None]).reshape(scores.shape)
-        n_significant = significant.sum(dim=(1, 2))
-        del scores, coarse
-        # 2. fine pass on the children of significant (class, orientation) pairs
-        pair_particle, coarse_ref = torch.nonzero(significant.any(dim=1), as_tuple=True)
-        cls, orientation = coarse_ref // n_coarse, coarse_ref % n_coarse
+        scores += self.log_class_prior.repeat_interleave(self.n_coarse)[None, None, :]
+        scores += self._offset_log_prior(batch, self.coarse_shifts, self.grid.translations.step_px)[:, :, None]
+        weights = normalise(scores.reshape(n, -1)).weights
+        del scores
+        threshold = significance_threshold(weights, self.options.fraction)
+        return (weights >= threshold[:, None]).reshape(n, len(self.coarse_shifts), -1)
+
+    def _fine_pass(
+        self, batch: ExperimentalBatch, significant: torch.Tensor, stats: SufficientStatistics
+    ) -> dict[str, torch.Tensor]:
+        """Fine pass over the children of the significant coarse hypotheses (B, T_c, R_c) of a batch."""
+        n = len(batch)
+        device = batch.data.device
+        n_coarse, n_children = self.n_coarse, self.n_children
         n_fine = n_coarse * n_children
-        children = torch.arange(n_children, device=cls.device)
-        fine_ref = ((cls * n_fine + orientation * n_children)[:, None] + children).reshape(-1)
-        pair_particle = pair_particle.repeat_interleave(n_children)
-        unique_ref, pair_ref = torch.unique(fine_ref, return_inverse=True)
-        ref_class, ref_orientation = unique_ref // n_fine, unique_ref % n_fine
-        ref_rotation = self.grid.orientations.fine_matrices(ref_orientation.cpu()).to(torch.float32)
-        projections = self.references.project(ref_class, ref_rotation, self.pixels)
-        fine = pair_scores(batch, pair_particle, pair_ref, projections, self.fine_phases, self.timer)
-        fine += (self.log_class_prior[ref_class] - math.log(n_fine))[pair_ref][:, None]
-        fine += self._offset_log_prior(batch, self.fine_shifts, self.grid.translations.fine_step_px)[pair_particle]
-        posterior = normalise(fine, pair_particle, n)
+        shift_children = self.grid.translations.n_children
+        coarse_refs = torch.nonzero(significant.any(dim=1).any(dim=0)).squeeze(-1)
+        coarse_shifts = torch.nonzero(significant.any(dim=2).any(dim=0)).squeeze(-1)
+        cls, orientation = coarse_refs // n_coarse, coarse_refs % n_coarse
+        children = torch.arange(n_children, device=device)
+        fine_refs = ((cls * n_fine + orientation * n_children)[:, None] + children).reshape(-1)
+        shift_ids = (coarse_shifts[:, None] * shift_children + torch.arange(shift_children, device=device)).reshape(-1)
+        mask = significant[:, coarse_shifts][:, :, coarse_refs]
+        mask = mask.repeat_interleave(shift_children, dim=1).repeat_interleave(n_children, dim=2)
+        ref_class, rotation, projections = self._fine_references(fine_refs)
+        shifts, phases = self.fine_shifts[shift_ids], self.fine_phases[shift_ids]
+        fine = dense_scores(batch, projections, phases, self.timer)
+        fine += (self.log_class_prior[ref_class] - math.log(n_fine))[None, None, :]
+        fine += self._offset_log_prior(batch, shifts, self.grid.translations.fine_step_px)[:, :, None]
+        fine.masked_fill_(~mask, float("-inf"))
+        del mask
+        posterior = normalise(fine.reshape(n, -1))
         del fine
-        pmax, best_row, best_col = segment_argmax(posterior.weights, pair_particle, n)
-        best_ref = pair_ref[best_row]
-        rot_spread = _rotation_spread(posterior.weights, pair_particle, pair_ref, ref_rotation, best_ref, n)
-        shift_spread = _shift_spread(posterior.weights, pair_particle, self.fine_shifts, best_col, n)
-        # 3. statistics from the pruned posterior
-        weights, _ = prune(posterior, pair_particle, n, self.options.fraction)
-        keep = torch.nonzero(weights.sum(dim=1) > 0).squeeze(-1)
-        kept_ref, kept_pair_ref = torch.unique(pair_ref[keep], return_inverse=True)
-        stats.add(
-            batch, pair_particle[keep], kept_pair_ref, weights[keep], projections[kept_ref],
-            (ref_class[kept_ref], ref_rotation[kept_ref]), self.fine_shifts, self.fine_phases, self.timer,
-        )
-        log_likelihood = posterior.log_evidence - batch.data_term + batch.log_norm
+        pmax, best = posterior.weights.max(dim=1)
+        n_refs = len(fine_refs)
+        best_shift, best_ref = best // n_refs, best % n_refs
+        weights = posterior.weights.reshape(n, len(shifts), n_refs)
+        rot_spread = _rotation_spread(weights.sum(dim=1), rotation, rotation[best_ref])
+        shift_spread = _shift_spread(weights.sum(dim=2), shifts, shifts[best_shift])
+        pruned = prune(posterior.weights, self.options.fraction).reshape(weights.shape)
+        del weights
+        stats.add(batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer)
         return {
             "class_index": ref_class[best_ref],
-            "angles": self.grid.orientations.fine_angles(ref_orientation[best_ref].cpu()),
-            "offsets": batch.offsets + self.fine_shifts[best_col].to(batch.offsets),
+            "angles": self.grid.orientations.fine_angles((fine_refs[best_ref] % n_fine).cpu()).to(device),
+            "offsets": batch.offsets + shifts[best_shift].to(batch.offsets),
             "pmax": pmax,
-            "n_significant": n_significant,
-            "log_likelihood": log_likelihood,
+            "log_likelihood": posterior.log_evidence - batch.data_term + batch.log_norm,
             "rotation_spread": rot_spread,
             "shift_spread": shift_spread,
         }
 
 
-def _rotation_spread(
-    weights: torch.Tensor,
-    owner: torch.Tensor,
-    pair_ref: torch.Tensor,
-    rotations: torch.Tensor,
-    best_ref: torch.Tensor,
-    n: int,
-) -> torch.Tensor:
-    """Posterior RMS angle (degrees) between each hypothesis's orientation and the best (n,)."""
-    relative = rotations[pair_ref].transpose(-1, -2) @ rotations[best_ref][owner]
-    angle = torch.rad2deg(rotation_angle(relative))
-    return torch.sqrt(segment_sum(weights.sum(dim=1).double() * angle.double() ** 2, owner, n))
+def _rotation_spread(per_ref: torch.Tensor, rotations: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Posterior RMS angle (degrees, (B,)) between the references' orientations (R, D, D) and
+    each particle's best (B, D, D), from the weights per reference (B, R)."""
+    angle = torch.rad2deg(rotation_angle(rotations.transpose(-1, -2)[None] @ best[:, None]))
+    return torch.sqrt((per_ref.double() * angle.double() ** 2).sum(dim=1))
 
 
-def _shift_spread(
-    weights: torch.Tensor, owner: torch.Tensor, shifts: torch.Tensor, best_col: torch.Tensor, n: int
-) -> torch.Tensor:
-    """Posterior RMS distance (pixels) between each hypothesis's shift and the best (n,)."""
-    distance2 = (shifts[None, :, :] - shifts[best_col][:, None, :]).square().sum(-1).to(weights)  # (n, T)
-    return torch.sqrt(segment_sum((weights * distance2[owner]).double(), owner, n))
+def _shift_spread(per_shift: torch.Tensor, shifts: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Posterior RMS distance (pixels, (B,)) between the shifts (T, 2) and each particle's best (B, 2),
+    from the weights per shift (B, T)."""
+    distance2 = (shifts[None, :, :] - best[:, None, :]).square().sum(-1)
+    return torch.sqrt((per_shift.double() * distance2.double()).sum(dim=1))
 
 
 def rotation_angle(matrices: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,17 @@
 """The M-step: new references, noise spectra, scales, priors and resolution from the statistics.
 
-As RELION's maximisation for classification (no gold standard):
+For classification (no gold standard), each class is a regularised (MAP) reconstruction
+F = Σ c X/σ² / (Σ c²/σ² + 1/(T·tau²)), with T the regularisation parameter (RELION's tau2_fudge),
+and its data-vs-prior (rlnSsnrMap) is T·tau²·⟨Σ c²/σ²⟩. Where vitreo departs from RELION is the
+signal power tau²: RELION takes the power of the previous (already regularised) reference, whose
+fixed point is 0 wherever a shell starts out weak — the resolution then creeps up by what masking
+leaks into new shells, and signal that the data hold is filtered away. vitreo estimates tau² per
+shell from the same iteration's unregularised reconstruction F_u, masked like the reference, minus
+its noise power: tau² = |mask·F_u|²/2 − ⟨mask²⟩/⟨Σ c²/σ²⟩ (floored at 10⁻³ of that noise power),
+then regularises with it. Shells below ``min_resolution_shell`` are not regularised (RELION's
+minres_map).
 
-- each class is the regularised (MAP) reconstruction F = Σ c X/σ² / (Σ c²/σ² + 1/(T·tau²)) with
-  tau² from the previous references; its data-vs-prior (rlnSsnrMap) is T·tau²·⟨Σ c²/σ²⟩;
-- the references are then post-processed (masked, re-centred) by the caller and their power
-  spectra |F|²/2 become the new tau²;
+- references are post-processed (re-centred, masked) by the caller after reconstruction;
 - noise σ²(group, shell) is the expected residual per component inside the current image size
   and the image power beyond it; intensity scales Σ XA/Σ AA per group, normalised to mean 1;
 - the offset prior σ² = ⟨|offset|²⟩/2; class priors the posterior mass per class;
@@ -28,16 +34,21 @@ from vitreo.ml.statistics import SufficientStatistics
 
 PostProcess = Callable[[torch.Tensor], torch.Tensor]
 
+UNREGULARISED = 1e30  # tau² handed to the back-projector where no prior applies
+TAU2_FLOOR = 1e-3  # smallest tau², as a fraction of the reconstruction's noise power
+
 
 @dataclass(frozen=True)
 class MStepOptions:
     """RELION's incr_size (shells beyond the resolution the next E-step uses), minimum resolution
-    shell (its minres_map), the E-step resolution limit in Å (≤ 0: none), and which nuisance
+    shell (its minres_map), the E-step resolution limit in Å (≤ 0: none), the solvent mask of the
+    references (N, N) or (N, N, N) used for their signal power (None: no mask), and which nuisance
     parameters to refine (noise spectra, group scales, per-particle norm, offset prior)."""
 
     incr_size: int = 10
     min_resolution_shell: int = 5
     highres_limit: float = -1.0
+    solvent_mask: torch.Tensor | None = None
     update_noise: bool = True
     update_scale: bool = True
     update_norm: bool = True
@@ -45,8 +56,17 @@ class MStepOptions:
 
 
 def reference_power(references: torch.Tensor) -> torch.Tensor:
-    """tau² per shell (K, N//2+1): the references' rotationally averaged |F|²/2."""
+    """Power per shell (K, N//2+1): the references' rotationally averaged |F|²/2."""
     return 0.5 * power_spectrum(references.double(), references.dim() - 1).float()
+
+
+def signal_power(unregularised: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """tau² (N//2+1,) of one class: the masked unregularised reconstruction's power |F|²/2 minus
+    its noise power ⟨mask²⟩·noise (noise = 1/⟨Σ c²/σ²⟩ per shell), floored; 0 where no data."""
+    fraction = 1.0 if mask is None else float(mask.square().mean())
+    masked = unregularised if mask is None else unregularised * mask.to(unregularised)
+    power = reference_power(masked[None])[0]
+    return torch.where(noise > 0, (power - fraction * noise).clamp_min(TAU2_FLOOR * noise), 0.0)
 
 
 def maximise(
@@ -59,28 +79,32 @@ def maximise(
     """The next model; ``state.norm`` is updated in place when norm correction is on."""
     box = model.box
     n_shells = box // 2 + 1
+    inside = torch.arange(n_shells) < stats.pixels.size // 2
+    low = torch.arange(n_shells) < options.min_resolution_shell
     weight = stats.class_weight.float().cpu()
     references = model.references.clone()
+    tau2 = model.tau2.clone()
     ssnr = torch.zeros_like(model.ssnr)
     sigma2_class = torch.zeros_like(model.ssnr)
     for k, backprojector in enumerate(stats.backprojectors):
         if weight[k] <= 0:
             continue
-        tau2 = model.tau2_fudge * model.tau2[k].to(backprojector.weight.device)
         mean_weight = backprojector.mean_weight().float().cpu()
-        ssnr[k] = model.tau2_fudge * model.tau2[k] * mean_weight
         sigma2_class[k] = torch.where(mean_weight > 0, 1.0 / mean_weight.clamp_min(1e-30), 0.0)
-        references[k] = backprojector.reconstruct(tau2=tau2).cpu()
+        unregularised = backprojector.reconstruct(method="division").cpu()
+        tau2[k] = signal_power(unregularised, sigma2_class[k], options.solvent_mask)
+        prior = torch.where(low | (tau2[k] <= 0), UNREGULARISED, model.tau2_fudge * tau2[k])
+        ssnr[k] = torch.where(inside, model.tau2_fudge * tau2[k] * mean_weight, 0.0)
+        references[k] = backprojector.reconstruct(tau2=prior.to(backprojector.weight.device)).cpu()
     if post_process is not None:
         references = post_process(references)
-    tau2 = torch.where(weight[:, None] > 0, reference_power(references), model.tau2)
     distribution = weight / weight.sum().clamp_min(1e-30)
     class_shell = _class_resolution_shells(ssnr, weight)
     best = max(int(class_shell[weight > 0].max()) if bool((weight > 0).any()) else 0, options.min_resolution_shell)
     current_size = min(box, 2 * (best + options.incr_size))
     if options.highres_limit > 0:
         current_size = min(current_size, 2 * resolution_shell(options.highres_limit, box, model.pixel_size))
-    completeness = (torch.arange(n_shells) < stats.pixels.size // 2).float()[None, :] * (weight[:, None] > 0)
+    completeness = (ssnr >= 1.0).float()
     new = replace(
         model,
         references=references,

@@ -94,7 +94,7 @@ def run_iteration(
     expectation = Expectation(model, setup.grid, setup.image_options, setup.estep, setup.device, timer)
     stats = SufficientStatistics(
         model.n_classes, model.ndim, model.box, expectation.pixels, particles.n_groups, len(particles),
-        setup.padding, setup.device,
+        expectation.n_references, setup.padding, setup.device,
     )
 
     def report(done: int) -> None:

@@ -1,12 +1,14 @@
 """Weighted sums over particles and hypotheses that the M-step needs (RELION's wsum_model).
 
-For each (particle, reference) pair with weights w_t over shifts φ_t, U = Σ_t w_t φ_t gives
-every shift-summed quantity on the pixels at once (a real GEMM (pairs × T)·(T × 2F)):
+For a batch with posterior weights W (B, T, R) over shifts φ_t and references P_r, all sums are
+matrix products over the same blocks as the E-step's scores:
 
-- back-projection data Σ w · c_d X φ_t / σ² = c_d X U / σ² and weight Σ w · c_w / σ²;
-- the expected residual Σ w |X φ_t − c P|² = Σw |X|² − 2 Re(X conj(c P) U) + Σw c²|P|² per
-  pixel, summed per group (noise spectra) and per particle (norm correction);
-- per group Σ w Re(X conj(c P)) and Σ w c²|P|² (intensity scale), with c excluding the scale.
+- back-projection data Σ_{b,t} W_btr · c_d X_b φ_t/σ² per reference: (R × B·T)·(B·T × 2F);
+- back-projection weight Σ_b (Σ_t W_btr) · c_w/σ²: (R × B)·(B × F);
+- the expected residual per particle and pixel, Σ W |X φ_t − c P|² = Σ W |X|² − 2 Re(X c Q) +
+  c² Σ_r (Σ_t W) |P_r|², with Q_b = Σ_t φ_t Σ_r W_btr conj(P_r) from (B·T × R)·(R × 2F);
+  summed per group (noise spectra) and per particle (norm correction);
+- per group Σ W Re(X conj(c P)) and Σ W c²|P|² with c excluding the group scale (scales).
 """
 
 from __future__ import annotations
@@ -16,14 +18,28 @@ import torch
 from vitreo.em.backprojector import BackProjector
 from vitreo.ml.batch import ExperimentalBatch
 from vitreo.ml.pixels import FourierPixels
-from vitreo.ml.posterior import segment_sum
-from vitreo.ml.scoring import PAIR_CHUNK_ELEMENTS, GemmTimer
+from vitreo.ml.scoring import GemmTimer, stack_complex
 
 _F64 = torch.float64
 
 
+def _complex(stacked: torch.Tensor) -> torch.Tensor:
+    """(…, 2F) real [Re, Im] -> (…, F) complex."""
+    half = stacked.shape[-1] // 2
+    return torch.complex(stacked[..., :half], stacked[..., half:])
+
+
+#: Largest (references × pixels) table of per-reference sums kept before back-projection.
+TABLE_ELEMENTS = 1 << 23
+
+
 class SufficientStatistics:
-    """Accumulators for one iteration: K back-projectors plus noise, scale, norm, prior and offset sums."""
+    """Accumulators for one iteration: K back-projectors plus noise, scale, norm, prior and offset sums.
+
+    Per-reference data and weight sums are kept in a table over all ``n_references`` reference
+    ids while it stays small (2D: classes × fine in-plane angles) and back-projected once by
+    :meth:`finish`; otherwise each batch's sums are back-projected right away.
+    """
 
     def __init__(
         self,
@@ -33,6 +49,7 @@ class SufficientStatistics:
         pixels: FourierPixels,
         n_groups: int,
         n_particles: int,
+        n_references: int,
         padding: float = 2.0,
         device: torch.device | str | None = None,
     ) -> None:
@@ -40,6 +57,14 @@ class SufficientStatistics:
         self.box = box
         self.backprojectors = [BackProjector(box, ndim, padding, device) for _ in range(n_classes)]
         n_pix, n_shells = len(pixels), box // 2 + 1
+        self.table: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        if n_references * n_pix <= TABLE_ELEMENTS:
+            self.table = (
+                torch.zeros(n_references, n_pix, dtype=torch.complex64, device=device),
+                torch.zeros(n_references, n_pix, device=device),
+                torch.full((n_references,), -1, dtype=torch.long, device=device),
+                torch.zeros(n_references, ndim, ndim, device=device),
+            )
         self.noise = torch.zeros(n_groups, n_pix, dtype=_F64, device=device)
         self.power = torch.zeros(n_groups, n_shells, dtype=_F64, device=device)
         self.group_count = torch.zeros(n_groups, dtype=_F64, device=device)
@@ -53,8 +78,6 @@ class SufficientStatistics:
     def add(
         self,
         batch: ExperimentalBatch,
-        pair_particle: torch.Tensor,
-        pair_reference: torch.Tensor,
         weights: torch.Tensor,
         projections: torch.Tensor,
         references: tuple[torch.Tensor, torch.Tensor],
@@ -62,57 +85,61 @@ class SufficientStatistics:
         phases: torch.Tensor,
         timer: GemmTimer,
     ) -> None:
-        """Add a batch's pairs.
-
-        ``pair_particle`` (P,) into the batch; ``pair_reference`` (P,) into the U distinct
-        references of the batch, whose ``projections`` (U, F) complex, classes and rotations
-        ``references`` = ((U,), (U, D, D)) are given; ``weights`` (P, T) over ``shifts`` (T, 2)
-        pixels relative to the batch offsets, with ``phases`` (T, F).
-        """
-        device = self.noise.device
-        n_pix = len(self.pixels)
-        n_ref = projections.shape[0]
-        data = torch.zeros(n_ref, n_pix, dtype=torch.complex64, device=device)
-        weight = torch.zeros(n_ref, n_pix, device=device)
-        phase_matrix = torch.cat([phases.real, phases.imag], dim=-1)  # (T, 2F)
+        """Add a batch: ``weights`` (B, T, R) over ``shifts`` (T, 2) pixels (relative to the batch
+        offsets, with ``phases`` (T, F)) and R references with ``projections`` (R, F) complex and
+        classes and rotations ``references`` = ((R,), (R, D, D))."""
+        b, t, r = weights.shape
+        flat = weights.reshape(b * t, r)
+        per_reference = weights.sum(dim=1)  # (B, R)
+        x = batch.data
+        x_data = x if batch.ctf_data is None else x * batch.ctf_data
+        y = ((x_data * batch.inv_sigma2)[:, None, :] * phases[None]).reshape(b * t, -1)
+        data = _complex(timer.matmul(flat.T, stack_complex(y)))
+        weight = timer.matmul(per_reference.T, batch.ctf_weight * batch.inv_sigma2)
+        conj_projections = torch.cat([projections.real, -projections.imag], dim=-1)
+        summed = _complex(timer.matmul(flat, conj_projections)).reshape(b, t, -1)
+        q = (summed * phases[None]).sum(dim=1)
+        ctf = batch.ctf_model
+        cross = (x * ctf * q).real
+        model_power = timer.matmul(per_reference, projections.real.square() + projections.imag.square()) * ctf * ctf
+        total = per_reference.sum(dim=1, keepdim=True)
+        residual = total * (x.real.square() + x.imag.square()) - 2.0 * cross + model_power
+        self.noise.index_add_(0, batch.group, residual.double())
+        self.residual.index_add_(0, batch.ids, (residual * self.pixels.likelihood_weight).sum(1).double())
         lik = self.pixels.likelihood_weight > 0
-        group = batch.group
-        step = max(1, PAIR_CHUNK_ELEMENTS // max(1, n_pix))
-        for start in range(0, pair_particle.shape[0], step):
-            part = slice(start, start + step)
-            who, ref_id, w = pair_particle[part], pair_reference[part], weights[part]
-            total = w.sum(dim=1)
-            u = timer.matmul(w, phase_matrix)
-            u = torch.complex(u[:, :n_pix], u[:, n_pix:])
-            x = batch.data[who]
-            inv_sigma2 = batch.inv_sigma2[who]
-            x_data = x if batch.ctf_data is None else x * batch.ctf_data[who]
-            data.index_add_(0, ref_id, x_data * inv_sigma2 * u)
-            weight.index_add_(0, ref_id, batch.ctf_weight[who] * inv_sigma2 * total[:, None])
-            model = batch.ctf_model[who] * projections[ref_id]
-            cross = (x * model.conj() * u).real
-            model_power = (model.real.square() + model.imag.square()) * total[:, None]
-            data_power = (x.real.square() + x.imag.square()) * total[:, None]
-            residual = data_power - 2.0 * cross + model_power
-            self.noise.index_add_(0, group[who], residual.double())
-            self.residual.index_add_(0, batch.ids[who], (residual * self.pixels.likelihood_weight).sum(1).double())
-            s = batch.scale[who]
-            self.scale_xa.index_add_(0, group[who], (cross[:, lik].sum(1) / s).double())
-            self.scale_aa.index_add_(0, group[who], (model_power[:, lik].sum(1) / (s * s)).double())
-        classes, rotations = references
-        self.class_weight.index_add_(0, classes, segment_sum(weights.double(), pair_reference, n_ref))
-        self._insert(data, weight, classes, rotations)
+        scale = batch.scale
+        self.scale_xa.index_add_(0, batch.group, (cross[:, lik].sum(1) / scale).double())
+        self.scale_aa.index_add_(0, batch.group, (model_power[:, lik].sum(1) / (scale * scale)).double())
+        ids, classes, rotations = references
+        self.class_weight.index_add_(0, classes, per_reference.sum(0).double())
         absolute = batch.offsets[:, None, :] + shifts[None].to(batch.offsets)  # (B, T, 2)
-        sq = absolute.square().sum(-1)  # (B, T)
-        self.offset_sq += (weights.double() * sq[pair_particle]).sum()
-        self.offset_weight += weights.double().sum()
-        self.power.index_add_(0, group, batch.power_shells.double())
-        self.group_count.index_add_(0, group, torch.ones_like(group, dtype=_F64))
+        per_shift = weights.sum(dim=2).double()  # (B, T)
+        self.offset_sq += (per_shift * absolute.square().sum(-1)).sum()
+        self.offset_weight += per_shift.sum()
+        self.power.index_add_(0, batch.group, batch.power_shells.double())
+        self.group_count.index_add_(0, batch.group, torch.ones(b, dtype=_F64, device=batch.group.device))
+        if self.table is None:
+            self._insert(data, weight, classes, rotations, per_reference.sum(0) > 0)
+        else:
+            table_data, table_weight, table_class, table_rotation = self.table
+            table_data.index_add_(0, ids, data)
+            table_weight.index_add_(0, ids, weight)
+            table_class[ids] = classes
+            table_rotation[ids] = rotations.to(table_rotation)
 
-    def _insert(self, data: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, rotations: torch.Tensor) -> None:
+    def finish(self) -> None:
+        """Back-project the tabled per-reference sums (call once, after the last batch)."""
+        if self.table is not None:
+            data, weight, classes, rotations = self.table
+            self._insert(data, weight, classes, rotations, classes >= 0)
+            self.table = None
+
+    def _insert(
+        self, data: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, rotations: torch.Tensor, used: torch.Tensor
+    ) -> None:
         size = self.pixels.size
-        for k in torch.unique(classes).tolist():
-            chosen = torch.nonzero(classes == k).squeeze(-1)
+        for k in torch.unique(classes[used]).tolist():
+            chosen = torch.nonzero((classes == k) & used).squeeze(-1)
             self.backprojectors[k].insert(
                 self.pixels.scatter(data[chosen], size),
                 rotations[chosen],

@@ -1,0 +1,57 @@
+"""Averaged amplitude spectra for CTF estimation, as centred images (origin at index N//2).
+
+Two sources, both giving the square image CTFFIND reads as an amplitude spectrum:
+
+- :func:`movie_spectrum`: RELION's ``_PS.mrc`` from motion correction: the amplitude |F| of
+  sums of ``group`` consecutive (unaligned) frames, summed over groups, made square and
+  cropped to a pixel size of at least 1.4 Å (CTFFIND's preferred sampling), then resampled
+  to ``box`` by Fourier cropping (RELION ``--grouping_for_ps``);
+- :func:`tile_spectrum`: CTFFIND's own: the mean power spectrum of ``box``² tiles of a
+  micrograph, overlapping by half, each tile's mean removed, square-rooted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vitreo.em.fourier import centred_spectrum, rescale
+
+PS_TARGET_PIXEL = 1.4  # Å; RELION crops the spectrum so its pixel is at least this (CTFFIND 4.1's sampling)
+
+
+def movie_spectrum(spectra: torch.Tensor, shape: tuple[int, int], pixel_size: float, group: int,
+                   box: int = 512) -> tuple[torch.Tensor, float]:
+    """RELION's power spectrum of a movie: ((box, box) centred amplitude spectrum, its pixel size in Å)."""
+    n = spectra.shape[0]
+    total = torch.zeros(spectra.shape[1:], dtype=spectra.real.dtype, device=spectra.device)
+    for start in range(0, n, group):
+        total += spectra[start : start + group].sum(0).abs()
+    image = centred_spectrum(total, shape)
+    side = min(shape)
+    if shape[0] != shape[1]:
+        image = rescale(image, (side, side))
+    ps_pixel = pixel_size
+    if pixel_size < PS_TARGET_PIXEL:
+        needed = int(math.ceil(side * pixel_size / PS_TARGET_PIXEL))
+        needed += needed % 2
+        ps_pixel = side * pixel_size / needed
+        begin = side // 2 - needed // 2
+        image = image[begin : begin + needed, begin : begin + needed]
+    return rescale(image, (box, box)), ps_pixel
+
+
+def tile_spectrum(image: torch.Tensor, box: int) -> torch.Tensor:
+    """Square root of the mean power spectrum of half-overlapping ``box``² tiles: (box, box), centred."""
+    box = min(box, *(n - n % 2 for n in image.shape[-2:]))
+    step = max(1, box // 2)
+    tiles = image.unfold(-2, box, step).unfold(-2, box, step).reshape(-1, box, box)
+    tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)
+    power = torch.zeros((box, box // 2 + 1), dtype=image.dtype, device=image.device)
+    for chunk in torch.split(tiles, 64):
+        power += torch.fft.rfft2(chunk).abs().square().sum(0)
+    return centred_spectrum((power / tiles.shape[0]).sqrt(), (box, box))
+
+
+__all__ = ["movie_spectrum", "tile_spectrum", "PS_TARGET_PIXEL"]
