@@ -1,17 +1,16 @@
 """2D classification against simulated truth, its RELION files, continuing, and subset selection.
 
-The data set (built once): betagal at 5 Å/px in a 48-pixel box, 450 images at SNR 0.7 (signal
+The data set (built once): betagal at 5 Å/px in a 48-pixel box, 300 images at SNR 0.3 (signal
 variance over the box / noise variance), CTF defocus 0.8–3 µm, offsets up to ±2 px. 90% are
 particles seen along three distinct views ((rot, tilt) = (0°, 0°), (90°, 90°), (45°, 45°))
-with 0.5° of jitter and random in-plane angles (about 135 per view); 10% are junk (blobs,
-streaks, fragments) with the same CTF and noise. Classification: K = 8, 15 iterations, psi 10°
+with 0.5° of jitter and random in-plane angles (about 90 per view); 10% are junk (blobs,
+streaks, fragments) with the same CTF and noise. Classification: K = 6, 15 iterations, psi 10°
 (5° after oversampling), offsets ±3 px in steps of 1.5 px, mask 200 Å.
 
-Acceptance (issue 8, on these numbers): every class of ≥ 100 images that are mostly particles
-(at least two of them) matches its best projection of the true map with FSC ≥ 0.5 from 50 Å to
-12 Å (classes that split a view hold fewer particles and are not held to it); ≥ 80% of the junk
-sits in classes that hold ≤ 20% of the particles; the median in-plane error of the particles is
-≤ 5°.
+Acceptance (issue 8, on these numbers): every class of ≥ 30 images that are mostly particles (at
+least three such classes) matches its best projection of the true map with FSC ≥ 0.5 from 50 Å
+to 12 Å; ≥ 80% of the junk sits in classes that hold ≤ 20% of the particles; the median in-plane
+error of the particles is ≤ 5°.
 """
 
 from __future__ import annotations
@@ -42,12 +41,12 @@ from vitreo.ml.select import (
 from vitreo.simulate.particle_stack import StackSettings, simulate_particle_stack, write_particle_stack
 from vitreo.simulate.structures import default_structure_map
 
-PIXEL, BOX, N, SNR, SEED = 5.0, 48, 450, 0.7, 3
+PIXEL, BOX, N, SNR, SEED = 5.0, 48, 300, 0.3, 1
 JITTER = 0.5  # degrees, per Euler angle
 VIEWS = torch.tensor([[0.0, 0.0], [90.0, 90.0], [45.0, 45.0]])  # (rot, tilt) degrees
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "star"
 SETTINGS = Class2DSettings(
-    nr_classes=8, nr_iter=15, particle_diameter=200, psi_step=10, offset_range=3, offset_step=1.5, threads=1
+    nr_classes=6, nr_iter=15, particle_diameter=200, psi_step=10, offset_range=3, offset_step=1.5, threads=1
 )
 
 
@@ -89,8 +88,8 @@ def test_class_averages_match_true_projections_to_12A(run: Run) -> None:
                               mask_radius=100 / PIXEL)
     good = torch.bincount(state.class_index[~run.junk], minlength=SETTINGS.nr_classes)
     junk = torch.bincount(state.class_index[run.junk], minlength=SETTINGS.nr_classes)
-    particle_classes = torch.nonzero((good > junk) & (good >= 100)).squeeze(-1)
-    assert len(particle_classes) >= 2
+    particle_classes = torch.nonzero((good > junk) & (good >= 30)).squeeze(-1)
+    assert len(particle_classes) >= 3
     assert bool((match.resolution_05[particle_classes] <= 12.0).all()), match.resolution_05
     # the control: a junk class matches no projection that well
     junk_classes = torch.nonzero(junk > good).squeeze(-1)
@@ -202,3 +201,17 @@ def test_regrouping_merges_micrographs_into_about_n_groups() -> None:
     assert sorted(np.unique(grouped["rlnGroupNumber"])) == [1, 2, 3, 4]
     per_micrograph = {m: set(grouped["rlnGroupNumber"][grouped["rlnMicrographName"] == m]) for m in np.unique(table["rlnMicrographName"])}
     assert all(len(groups) == 1 for groups in per_micrograph.values())
+
+
+def test_relion_class_averages_can_be_selected() -> None:
+    model = FIXTURES / "relion5_betagal_sppractice" / "Class2D" / "job010" / "run_it025_model.star"
+    images = FIXTURES.parent / "images" / "relion5_betagal_sppractice"
+    if not model.is_file() or not images.is_dir():
+        pytest.skip("RELION reference files not present")
+    summary = read_classes(model, images)
+    assert summary.averages.shape == (50, 64, 64) and summary.pixel_size == pytest.approx(3.54)
+    big = classes_by_rule(summary, min_distribution=0.05)
+    assert set(big) == set(summary.numbers[summary.distribution >= 0.05]) and len(big) >= 3
+    scores = rank_classes(summary, n_particles=2374, particle_radius_px=100 / 3.54)
+    assert bool(scores.selected[np.argsort(-summary.distribution)[:3]].all())  # the three largest are kept
+    assert not bool(scores.selected[summary.distribution == 0].any())

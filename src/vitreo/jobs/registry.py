@@ -14,7 +14,15 @@ import os
 
 from vitreo.jobs.spec import JobSpec
 
-BUILTIN_JOB_MODULES: tuple[str, ...] = ("vitreo.jobs.import_job",)
+BUILTIN_JOB_MODULES: tuple[str, ...] = (
+    "vitreo.jobs.import_job",
+    "vitreo.jobs.motioncorr_job",
+    "vitreo.jobs.ctffind_job",
+    "vitreo.jobs.manualpick",
+    "vitreo.jobs.autopick",
+    "vitreo.jobs.extract",
+    "vitreo.jobs.sort",
+)
 PLUGIN_VARIABLE = "VITREO_JOB_MODULES"
 
 

@@ -24,7 +24,7 @@ from vitreo.em.fourier import phase_shift
 from vitreo.em.masks import centred_radius, soft_spherical_mask
 from vitreo.io.errors import InputError
 from vitreo.ml.batch import ImageOptions
-from vitreo.ml.expectation import EStepOptions, SearchGrid
+from vitreo.ml.expectation import BLOCK_ELEMENTS, PROJECTION_TABLE_ELEMENTS, EStepOptions, SearchGrid
 from vitreo.ml.files import OptimiserInfo, read_iteration, sampling_block, write_iteration
 from vitreo.ml.initial import image_statistics
 from vitreo.ml.maximisation import MStepOptions
@@ -32,6 +32,7 @@ from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
 from vitreo.ml.particles import ParticleSet, load_particles
 from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
+from vitreo.ml.statistics import TABLE_ELEMENTS
 
 Log = Callable[[str], None]
 
@@ -151,16 +152,17 @@ def run_class2d(
     files: dict[str, Path] = {}
     for iteration in range(first, settings.nr_iter + 1):
         perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
-        setup = _setup(settings, model, particles, image_options, perturbation, mask, radius, device)
+        setup = _setup(settings, particles, image_options, perturbation, radius, device)
         seeds = _random_seeds(len(particles), model.n_classes, setup.grid, generator) if iteration == 1 else None
         model, state, summary = run_iteration(
             iteration, settings.nr_iter, particles, model, state, setup, seeds=seeds, generator=generator, progress=progress
         )
         summaries.append(summary)
-        sampling = sampling_block(settings.psi_step, settings.offset_range, settings.offset_step, pixel, perturbation)
-        files = write_iteration(
-            out_prefix, iteration, model, state, particles, sampling, OptimiserInfo(command, _optimiser_values(settings, summary))
+        sampling = sampling_block(
+            setup.grid.orientations.step_deg, settings.offset_range, settings.offset_step, pixel, perturbation
         )
+        optimiser = OptimiserInfo(command, _optimiser_values(settings, summary, pixel))
+        files = write_iteration(out_prefix, iteration, model, state, particles, sampling, optimiser)
         say(
             f"iteration {iteration}: resolution {summary.resolution:.1f} A, image size {summary.current_size}, "
             f"changes: classes {summary.changes_classes:.3f}, psi {summary.changes_orientations:.1f} deg, "
@@ -180,23 +182,22 @@ def _mask_radius(settings: Class2DSettings, box: int, pixel: float) -> float:
 
 
 def _memory_estimate(particles: ParticleSet, settings: Class2DSettings) -> int:
-    """Bytes: the pre-read images, the class back-projectors and the largest E-step batch arrays."""
+    """Bytes, at most: the pre-read images, the class back-projectors, the per-reference tables
+    (projections and sums, at full size) and about six E-step score blocks."""
     box = particles.box
     images = particles.images.numel() * particles.images.element_size()
     backprojectors = settings.nr_classes * (2 * box + 2) * (box + 2) * 12
-    n_psi = math.ceil(360 / settings.psi_step) * settings.nr_classes
-    n_trans = (2 * settings.offset_range / settings.offset_step + 1) ** 2
-    coarse = 3 * min(1 << 23, int(512 * n_psi * n_trans)) * 4
+    references = settings.nr_classes * math.ceil(360 / settings.psi_step) * (1 << settings.oversampling)
     pixels = box * box // 2
-    batch = 256 * pixels * 8 * 8 + (1 << 23) * 8 * 6
-    return int(images + backprojectors + coarse + batch + n_psi * 2 * pixels * 8)
+    tables = min(references * pixels, PROJECTION_TABLE_ELEMENTS) * 8 + min(references * pixels, TABLE_ELEMENTS) * 12
+    return int(images + backprojectors + tables + 6 * BLOCK_ELEMENTS * 4)
 
 
 def _initial_model(
     particles: ParticleSet, settings: Class2DSettings, options: ImageOptions, device: torch.device,
     generator: torch.Generator,
 ) -> MlModel:
-    """Noise and signal spectra from the images; every class starts as the average image."""
+    """Noise spectra from the images; every class starts as the average image, with no signal prior yet."""
     stats = image_statistics(particles, particles.offsets, options, device=device, generator=generator)
     k, box = settings.nr_classes, particles.box
     n_shells = box // 2 + 1
@@ -205,7 +206,7 @@ def _initial_model(
         class_distribution=torch.full((k,), 1.0 / k),
         sigma2_noise=stats.sigma2,
         scale=torch.ones(particles.n_groups),
-        tau2=stats.tau2[None].repeat(k, 1),
+        tau2=torch.zeros(k, n_shells),
         ssnr=torch.zeros(k, n_shells),
         completeness=torch.zeros(k, n_shells),
         pixel_size=particles.pixel_size,
@@ -234,27 +235,29 @@ def coarse_image_size(settings: Class2DSettings, box: int, pixel: float) -> int:
 
 def _setup(
     settings: Class2DSettings,
-    model: MlModel,
     particles: ParticleSet,
     image_options: ImageOptions,
     perturbation: float,
-    mask: torch.Tensor,
     radius: float,
     device: torch.device,
 ) -> IterationSetup:
+    """One iteration's search grids and E-/M-step options; the particle mask is also the solvent mask."""
     grid = SearchGrid(
         InPlaneSampling(settings.psi_step, settings.oversampling, perturbation),
         TranslationSampling(settings.offset_range, settings.offset_step, settings.oversampling, perturbation),
     )
-    estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse_image_size(settings, particles.box, particles.pixel_size))
+    coarse = coarse_image_size(settings, particles.box, particles.pixel_size)
+    estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse)
     mstep = MStepOptions(
         incr_size=settings.incr_size,
         highres_limit=settings.highres_limit,
-        solvent_mask=mask,
+        solvent_mask=image_options.mask,
+        image_mask=image_options.mask if image_options.background == "zero" else None,
         update_scale=settings.scale_correction,
         update_norm=settings.norm_correction,
     )
-    return IterationSetup(grid, image_options, estep, mstep, _post_process(mask, radius, settings.center_classes), device)
+    post_process = _post_process(image_options.mask, radius, settings.center_classes)
+    return IterationSetup(grid, image_options, estep, mstep, post_process, device)
 
 
 def _post_process(mask: torch.Tensor, radius: float, center: bool) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -290,8 +293,8 @@ def _random_seeds(n: int, n_classes: int, grid: SearchGrid, generator: torch.Gen
     return classes * n_fine + angles
 
 
-def _optimiser_values(settings: Class2DSettings, summary: IterationSummary) -> dict[str, object]:
-    """RELION's optimiser_general values (besides file names and the iteration)."""
+def _optimiser_values(settings: Class2DSettings, summary: IterationSummary, pixel: float) -> dict[str, object]:
+    """RELION's optimiser_general values (besides file names and the iteration); offsets in Å."""
     return {
         "rlnNumberOfIterations": settings.nr_iter,
         "rlnDoSplitRandomHalves": 0,
@@ -306,7 +309,7 @@ def _optimiser_values(settings: Class2DSettings, summary: IterationSummary) -> d
         "rlnIncrementImageSize": settings.incr_size,
         "rlnDoMapEstimation": 1,
         "rlnChangesOptimalOrientations": summary.changes_orientations,
-        "rlnChangesOptimalOffsets": summary.changes_offsets,
+        "rlnChangesOptimalOffsets": summary.changes_offsets * pixel,
         "rlnChangesOptimalClasses": summary.changes_classes,
         "rlnDoCorrectNorm": int(settings.norm_correction),
         "rlnDoCorrectScale": int(settings.scale_correction),

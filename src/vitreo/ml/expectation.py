@@ -38,7 +38,7 @@ from vitreo.ml.statistics import SufficientStatistics
 #: Bound on the elements of one (particles × shifts × references) score block (float32).
 BLOCK_ELEMENTS = 1 << 24
 #: Largest table of fine-reference projections kept for the whole iteration (complex64).
-PROJECTION_TABLE_ELEMENTS = 1 << 23
+PROJECTION_TABLE_ELEMENTS = 1 << 25
 
 BatchProgress = Callable[[int], None]
 
@@ -134,7 +134,7 @@ class Expectation:
         new = state.copy()
         step = self.batch_size()
         order = batch_order(state)
-        for done, start in enumerate(range(0, len(particles), step)):
+        for start in range(0, len(particles), step):
             ids = order[start : start + step]
             batch = prepare_batch(
                 particles, ids, state.offsets[ids], state.norm[ids], self.model, self.pixels,
@@ -189,30 +189,40 @@ class Expectation:
         return ref_class, rotation, table[fine_refs]
 
     def align(self, batch: ExperimentalBatch, stats: SufficientStatistics) -> dict[str, torch.Tensor]:
-        """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields)."""
-        significant = self._coarse_pass(batch)
+        """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields).
+
+        The fine pass runs in chunks of particles sorted by their best coarse reference, so that
+        each chunk's union of significant references stays small.
+        """
+        significant, best = self._coarse_pass(batch)
         n_shifts = int(significant.any(dim=2).any(dim=0).sum()) * self.grid.translations.n_children
         n_refs = int(significant.any(dim=1).any(dim=0).sum()) * self.n_children
         per_row = n_shifts * max(n_refs, 2 * len(self.pixels))
         rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
+        order = torch.arange(len(batch), device=best.device)  # TEMP
         parts = []
         for start in range(0, len(batch), rows):
-            chosen = torch.arange(start, min(start + rows, len(batch)), device=significant.device)
+            chosen = order[start : start + rows]
             parts.append(self._fine_pass(batch.select(chosen), significant[chosen], stats))
         result = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+        back = torch.argsort(order)
+        result = {name: value[back] for name, value in result.items()}
         result["n_significant"] = significant.sum(dim=(1, 2))
         return result
 
-    def _coarse_pass(self, batch: ExperimentalBatch) -> torch.Tensor:
-        """The significant coarse hypotheses (B, T_c, R_c) bool of a batch."""
+    def _coarse_pass(self, batch: ExperimentalBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The significant coarse hypotheses (B, T_c, R_c) bool of a batch, and each particle's
+        most probable coarse reference (B,)."""
         n = len(batch)
         scores = dense_scores(batch, self.coarse_projections, self.coarse_phases, self.timer)
         scores += self.log_class_prior.repeat_interleave(self.n_coarse)[None, None, :]
         scores += self._offset_log_prior(batch, self.coarse_shifts, self.grid.translations.step_px)[:, :, None]
+        shape = scores.shape
         weights = normalise(scores.reshape(n, -1)).weights
         del scores
+        best = weights.argmax(dim=1) % shape[2]
         threshold = significance_threshold(weights, self.options.fraction)
-        return (weights >= threshold[:, None]).reshape(n, len(self.coarse_shifts), -1)
+        return (weights >= threshold[:, None]).reshape(shape), best
 
     def _fine_pass(
         self, batch: ExperimentalBatch, significant: torch.Tensor, stats: SufficientStatistics

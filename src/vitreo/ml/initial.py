@@ -1,8 +1,7 @@
-"""Starting values of the noise model and the signal power, from the particle images alone.
+"""Starting values of the noise model from the particle images alone.
 
 As RELION does without a reference: σ²(group, shell) = (⟨|X|²⟩_group − |X̄|²)/2, the spread of
-the images about their average X̄ (which, for randomly oriented particles, is a round blob), and
-the signal power tau²(shell) = |X̄|²/(2·⟨CTF²⟩), the CTF-corrected power of that average.
+the images about their average X̄ (which, for randomly oriented particles, is a round blob).
 """
 
 from __future__ import annotations
@@ -19,11 +18,10 @@ from vitreo.ml.pixels import FourierPixels
 
 @dataclass(frozen=True)
 class ImageStatistics:
-    """Per-shell statistics (N//2+1,) of prepared images: ``sigma2`` (G, N//2+1), ``tau2``
-    (N//2+1,), the average image (N, N) in real space, and particles per group (G,)."""
+    """Statistics of prepared images: noise ``sigma2`` (G, N//2+1) per group and shell, the
+    average image (N, N) in real space, and particles per group (G,)."""
 
     sigma2: torch.Tensor
-    tau2: torch.Tensor
     average: torch.Tensor
     group_counts: torch.Tensor
 
@@ -36,7 +34,7 @@ def image_statistics(
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
 ) -> ImageStatistics:
-    """Noise and signal spectra of the masked, centred particle images (see module docstring)."""
+    """Noise spectra and average of the masked, centred particle images (see module docstring)."""
     box, n_groups = particles.box, particles.n_groups
     n_shells = box // 2 + 1
     pixels = FourierPixels.for_size(box, box, device)
@@ -56,7 +54,6 @@ def image_statistics(
     )
     power = torch.zeros(n_groups, len(pixels), dtype=torch.float64, device=device)
     total = torch.zeros(len(pixels), dtype=torch.complex128, device=device)
-    ctf2 = torch.zeros(len(pixels), dtype=torch.float64, device=device)
     counts = torch.zeros(n_groups, dtype=torch.float64, device=device)
     ones = torch.ones(len(particles), dtype=torch.float64)
     for start in range(0, len(particles), batch_size):
@@ -64,7 +61,6 @@ def image_statistics(
         batch = prepare_batch(particles, ids, offsets[ids], ones[ids], unit, pixels, options, generator)
         power.index_add_(0, batch.group, (batch.data.real.square() + batch.data.imag.square()).double())
         total += batch.data.sum(0).to(torch.complex128)
-        ctf2 += batch.ctf_model.double().square().sum(0)
         counts.index_add_(0, batch.group, torch.ones(len(ids), dtype=torch.float64, device=device))
     n = float(len(particles))
     mean = total / n
@@ -72,13 +68,10 @@ def image_statistics(
     shell_counts = pixels.shell_counts().double().clamp_min(1.0)
     group_power = pixels.shell_sums(power / counts.clamp_min(1.0)[:, None]) / shell_counts
     average_power = pixels.shell_sums(mean_power) / shell_counts
-    sigma2 = 0.5 * (group_power - average_power).clamp_min(0.0)
-    tau2 = 0.5 * average_power / (pixels.shell_sums(ctf2 / n) / shell_counts).clamp_min(1e-6)
-    sigma2 = _extend(sigma2, n_shells)
-    tau2 = _extend(tau2, n_shells)
+    sigma2 = _extend(0.5 * (group_power - average_power).clamp_min(0.0), n_shells)
     floor = sigma2[sigma2 > 0].min() if bool((sigma2 > 0).any()) else torch.tensor(1.0, dtype=torch.float64)
     average = torch.fft.irfft2(pixels.scatter(mean.to(torch.complex64), box), s=(box, box))
-    return ImageStatistics(sigma2.clamp_min(floor).float().cpu(), tau2.float().cpu(), average.cpu(), counts.cpu())
+    return ImageStatistics(sigma2.clamp_min(floor).float().cpu(), average.cpu(), counts.cpu())
 
 
 def _extend(values: torch.Tensor, n_shells: int) -> torch.Tensor:

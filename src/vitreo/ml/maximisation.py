@@ -7,8 +7,9 @@ signal power tau²: RELION takes the power of the previous (already regularised)
 fixed point is 0 wherever a shell starts out weak — the resolution then creeps up by what masking
 leaks into new shells, and signal that the data hold is filtered away. vitreo estimates tau² per
 shell from the same iteration's unregularised reconstruction F_u, masked like the reference, minus
-its noise power: tau² = |mask·F_u|²/2 − ⟨mask²⟩/⟨Σ c²/σ²⟩ (floored at 10⁻³ of that noise power),
-then regularises with it. Shells below ``min_resolution_shell`` are not regularised (RELION's
+its noise power: tau² = |mask·F_u|²/2 − f/⟨Σ c²/σ²⟩ (floored at 10⁻³ of that noise power), with
+f the fraction of the noise the mask keeps (Σ mask²·m²/Σ m² for images masked by m, ⟨mask²⟩ for
+noise that fills the box), then regularises with it. Shells below ``min_resolution_shell`` are not regularised (RELION's
 minres_map).
 
 - references are post-processed (re-centred, masked) by the caller after reconstruction;
@@ -42,13 +43,15 @@ TAU2_FLOOR = 1e-3  # smallest tau², as a fraction of the reconstruction's noise
 class MStepOptions:
     """RELION's incr_size (shells beyond the resolution the next E-step uses), minimum resolution
     shell (its minres_map), the E-step resolution limit in Å (≤ 0: none), the solvent mask of the
-    references (N, N) or (N, N, N) used for their signal power (None: no mask), and which nuisance
-    parameters to refine (noise spectra, group scales, per-particle norm, offset prior)."""
+    references (N, N) or (N, N, N) used for their signal power (None: no mask), the mask the
+    images were multiplied by (None: their noise fills the box), and which nuisance parameters to
+    refine (noise spectra, group scales, per-particle norm, offset prior)."""
 
     incr_size: int = 10
     min_resolution_shell: int = 5
     highres_limit: float = -1.0
     solvent_mask: torch.Tensor | None = None
+    image_mask: torch.Tensor | None = None
     update_noise: bool = True
     update_scale: bool = True
     update_norm: bool = True
@@ -60,10 +63,23 @@ def reference_power(references: torch.Tensor) -> torch.Tensor:
     return 0.5 * power_spectrum(references.double(), references.dim() - 1).float()
 
 
-def signal_power(unregularised: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def kept_noise(solvent_mask: torch.Tensor | None, image_mask: torch.Tensor | None) -> float:
+    """The fraction of a reconstruction's noise power that the solvent mask keeps: Σ s²m²/Σ m² for
+    images masked by m (their noise lies within m), ⟨s²⟩ for noise that fills the box."""
+    if solvent_mask is None:
+        return 1.0
+    if image_mask is None:
+        return float(solvent_mask.square().mean())
+    m2 = image_mask.square()
+    return float((solvent_mask.square() * m2).sum() / m2.sum().clamp_min(1e-30))
+
+
+def signal_power(
+    unregularised: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor | None, fraction: float
+) -> torch.Tensor:
     """tau² (N//2+1,) of one class: the masked unregularised reconstruction's power |F|²/2 minus
-    its noise power ⟨mask²⟩·noise (noise = 1/⟨Σ c²/σ²⟩ per shell), floored; 0 where no data."""
-    fraction = 1.0 if mask is None else float(mask.square().mean())
+    its remaining noise power ``fraction``·noise (noise = 1/⟨Σ c²/σ²⟩ per shell), floored; 0
+    where there are no data."""
     masked = unregularised if mask is None else unregularised * mask.to(unregularised)
     power = reference_power(masked[None])[0]
     return torch.where(noise > 0, (power - fraction * noise).clamp_min(TAU2_FLOOR * noise), 0.0)
@@ -81,6 +97,7 @@ def maximise(
     n_shells = box // 2 + 1
     inside = torch.arange(n_shells) < stats.pixels.size // 2
     low = torch.arange(n_shells) < options.min_resolution_shell
+    fraction = kept_noise(options.solvent_mask, options.image_mask)
     weight = stats.class_weight.float().cpu()
     references = model.references.clone()
     tau2 = model.tau2.clone()
@@ -92,7 +109,7 @@ def maximise(
         mean_weight = backprojector.mean_weight().float().cpu()
         sigma2_class[k] = torch.where(mean_weight > 0, 1.0 / mean_weight.clamp_min(1e-30), 0.0)
         unregularised = backprojector.reconstruct(method="division").cpu()
-        tau2[k] = signal_power(unregularised, sigma2_class[k], options.solvent_mask)
+        tau2[k] = signal_power(unregularised, sigma2_class[k], options.solvent_mask, fraction)
         prior = torch.where(low | (tau2[k] <= 0), UNREGULARISED, model.tau2_fudge * tau2[k])
         ssnr[k] = torch.where(inside, model.tau2_fudge * tau2[k] * mean_weight, 0.0)
         references[k] = backprojector.reconstruct(tau2=prior.to(backprojector.weight.device)).cpu()

@@ -20,9 +20,10 @@ class MlModel:
 
     ``references`` (K, N, N) images or (K, N, N, N) maps, centre at N//2; ``class_distribution``
     (K,) summing to 1; ``sigma2_noise`` (G, N//2+1) per group; ``scale`` (G,) intensity scale per
-    group; ``tau2`` (K, N//2+1) reference power; ``ssnr`` (K, N//2+1) RELION's data_vs_prior
-    (T·tau²·mean CTF²/σ² weight); ``completeness`` (K, N//2+1) fraction of the shell's pixels
-    with data; ``sigma_offset`` pixels; ``current_size`` the image size (pixels) the next E-step
+    group; ``tau2`` (K, N//2+1) the signal power of each class (see ``ml.maximisation``);
+    ``ssnr`` (K, N//2+1) RELION's data_vs_prior (T·tau²·mean CTF²/σ² weight); ``completeness``
+    (K, N//2+1) 1 where a shell's SSNR ≥ 1, else 0 (a per-shell stand-in for RELION's fraction of
+    voxels); ``sigma_offset`` pixels; ``current_size`` the image size (pixels) the next E-step
     uses; ``current_resolution`` Å.
     """
 

@@ -3,8 +3,9 @@
 Rows are particles, columns their hypotheses (e.g. shifts × references flattened); masked-out
 hypotheses carry log-probability −inf. Significance is RELION's adaptive rule: per particle, the
 most probable hypotheses that together hold ``fraction`` of the posterior (0.999 by default).
-Instead of sorting, probabilities are binned by −log p in steps of ``BIN_WIDTH`` nats, which keeps
-at most one bin's worth more than a sort would.
+Instead of sorting, weights are binned on a log scale by their float32 bit pattern (exponent and
+the first three mantissa bits: 8 bins per factor of 2, each 6.7–12.5% wide), which keeps at most
+one bin's worth more than a sort would.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-BIN_WIDTH = 0.125  # nats
-N_BINS = 256  # covers p down to e^-32
+MANTISSA_SHIFT = 20  # float32 bits dropped: 23 mantissa bits − 3 kept
+N_BINS = 256  # 32 factors of 2 below the largest weight; smaller weights share the last bin
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,19 @@ def normalise(log_p: torch.Tensor) -> Posterior:
 
 
 def significance_threshold(weights: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Per row (B,) the smallest weight to keep so that the kept weights hold ≥ ``fraction``."""
-    n = weights.shape[0]
-    level = torch.clamp(-torch.log(weights.clamp_min(1e-38)) / BIN_WIDTH, 0, N_BINS - 1).long()
-    level += torch.arange(n, device=weights.device)[:, None] * N_BINS
-    mass = torch.zeros(n * N_BINS, dtype=torch.float64, device=weights.device)
-    mass.index_add_(0, level.reshape(-1), weights.reshape(-1).double())
-    cumulative = mass.reshape(n, N_BINS).cumsum(dim=1)
+    """Per row (B,) the smallest weight to keep so that the kept weights hold ≥ ``fraction``.
+
+    ``weights`` (B, N) float32, non-negative. Bin 0 holds the row's largest weight.
+    """
+    bits = weights.contiguous().view(torch.int32) >> MANTISSA_SHIFT
+    top = bits.amax(dim=1, keepdim=True)
+    level = (top - bits).clamp_(0, N_BINS - 1).long()
+    mass = torch.zeros(weights.shape[0], N_BINS, device=weights.device).scatter_add_(1, level, weights)
+    cumulative = mass.cumsum(dim=1)
     target = (fraction * cumulative[:, -1:]).contiguous()
-    last_bin = torch.searchsorted(cumulative, target).clamp_max(N_BINS - 1)[:, 0]
-    threshold = torch.exp(-(last_bin + 1).double() * BIN_WIDTH).to(weights.dtype)
-    return torch.where(last_bin >= N_BINS - 1, torch.zeros_like(threshold), threshold)
+    last_bin = torch.searchsorted(cumulative, target).clamp_max(N_BINS - 1)
+    threshold = ((top - last_bin) << MANTISSA_SHIFT).to(torch.int32).view(torch.float32)[:, 0]
+    return torch.where(last_bin[:, 0] >= N_BINS - 1, torch.zeros_like(threshold), threshold)
 
 
 def prune(weights: torch.Tensor, fraction: float) -> torch.Tensor:

@@ -21,7 +21,16 @@ from typing import Protocol
 import torch
 
 from vitreo.em.geometry import euler_to_matrix
-from vitreo.em.sampling import oversample_psi, oversample_translations, psi_angles, translations
+from vitreo.em.sampling import (
+    Directions,
+    angular_step_deg,
+    asymmetric_unit_directions,
+    oversample_directions,
+    oversample_psi,
+    oversample_translations,
+    psi_angles,
+    translations,
+)
 
 
 class OrientationSampling(Protocol):
@@ -112,6 +121,68 @@ class InPlaneSampling:
         first = float(self.fine_psi(torch.zeros(1, dtype=torch.long))[0])
         n = self.n_coarse * self.n_children
         return torch.round((psi.double() - first) / fine_step).long() % n
+
+
+@dataclass(frozen=True)
+class DirectionSampling:
+    """Orientations for 3D references: HEALPix directions of ``order`` in the asymmetric unit of
+    ``symmetry`` × in-plane angles psi (``psi_step_deg``, default RELION's step for the order).
+
+    Coarse id = direction · n_psi + psi index; its 4^m · 2^m children (m = oversampling) are the
+    HEALPix children of the direction at order + m × the psi children, fine id = coarse id ·
+    n_children + direction child · 2^m + psi child. The psi grid moves by perturbation · step.
+    """
+
+    order: int
+    oversampling: int = 1
+    symmetry: str = "C1"
+    psi_step_deg: float | None = None
+    perturbation: float = 0.0
+    ndim: int = 3
+
+    @property
+    def directions(self) -> Directions:
+        return asymmetric_unit_directions(self.order, self.symmetry)
+
+    @property
+    def step_deg(self) -> float:
+        return angular_step_deg(self.order)
+
+    @property
+    def psi(self) -> torch.Tensor:
+        """Coarse in-plane angles (n_psi,) radians."""
+        step = self.psi_step_deg if self.psi_step_deg is not None else self.step_deg
+        coarse = psi_angles(step)
+        return coarse + self.perturbation * (2 * math.pi / len(coarse))
+
+    @property
+    def n_coarse(self) -> int:
+        return len(self.directions.pixel) * len(self.psi)
+
+    @property
+    def n_children(self) -> int:
+        return (1 << (2 * self.oversampling)) * (1 << self.oversampling)
+
+    def coarse_matrices(self) -> torch.Tensor:
+        directions, psi = self.directions, self.psi
+        rot = directions.rot[:, None].expand(-1, len(psi))
+        tilt = directions.tilt[:, None].expand(-1, len(psi))
+        return euler_to_matrix(rot, tilt, psi[None, :].expand_as(rot)).reshape(-1, 3, 3)
+
+    def fine_angles(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        psi = self.psi
+        n_psi, psi_children = len(psi), 1 << self.oversampling
+        coarse, child = fine_ids // self.n_children, fine_ids % self.n_children
+        direction, psi_index = coarse // n_psi, coarse % n_psi
+        rot, tilt = oversample_directions(self.order, self.directions.pixel[direction], self.oversampling)
+        pick = (child // psi_children)[:, None]
+        fine_psi = oversample_psi(psi[psi_index], 2 * math.pi / n_psi, self.oversampling)
+        return torch.stack([
+            rot.gather(1, pick)[:, 0], tilt.gather(1, pick)[:, 0], fine_psi.gather(1, (child % psi_children)[:, None])[:, 0]
+        ], dim=-1)
+
+    def fine_matrices(self, fine_ids: torch.Tensor) -> torch.Tensor:
+        return euler_to_matrix(*self.fine_angles(fine_ids).unbind(-1))
 
 
 def in_plane_matrices(psi: torch.Tensor) -> torch.Tensor:

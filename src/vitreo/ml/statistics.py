@@ -30,7 +30,7 @@ def _complex(stacked: torch.Tensor) -> torch.Tensor:
 
 
 #: Largest (references × pixels) table of per-reference sums kept before back-projection.
-TABLE_ELEMENTS = 1 << 23
+TABLE_ELEMENTS = 1 << 25
 
 
 class SufficientStatistics:

@@ -26,4 +26,20 @@ def irfft2(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(scipy.fft.irfft2(x.detach().numpy(), s=size, workers=torch.get_num_threads()))
 
 
-__all__ = ["rfft2", "irfft2"]
+def hermitian_weights(size: int, device: torch.device | str | None = None,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Weights (size//2+1,) that turn sums over an rfft grid into sums over the full grid (Parseval)."""
+    weights = torch.full((size // 2 + 1,), 2.0, device=device, dtype=dtype)
+    weights[0] = 1.0
+    if size % 2 == 0:
+        weights[-1] = 1.0
+    return weights
+
+
+def real_energy(spectra: torch.Tensor, size: int) -> torch.Tensor:
+    """Σ x² over real space of images given by their rfft (..., size, size//2+1)."""
+    power = torch.view_as_real(spectra).square().sum(-1) * hermitian_weights(size, spectra.device)
+    return power.sum((-2, -1)) / size**2
+
+
+__all__ = ["rfft2", "irfft2", "hermitian_weights", "real_energy"]

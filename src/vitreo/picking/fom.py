@@ -58,8 +58,8 @@ def fom_maps(micrograph: PreparedMicrograph, bank: TemplateBank, transfer: torch
     transfer = transfer.to(device)
     filtered = micrograph.spectrum * transfer  # X·H: the transfer moved onto the micrograph
     energy, total = template_norms(bank, grid, transfer)
-    norm = torch.rsqrt(energy.clamp_min(1e-30)).to(device)
-    offsets = (total.to(device) * norm)[:, None, None]  # Σ A / √ΣA², for the local-mean term
+    norm = torch.rsqrt((grid.scale**2 * energy + total.square() / micrograph.ring_pixels).clamp_min(1e-30)).to(device)
+    offsets = (total.to(device) * norm)[:, None, None]  # the local-mean term per template
     images = bank.images.to(device) * norm[:, None, None]
     best = torch.full((size, size), -torch.inf, device=device)
     which = torch.zeros((size, size), dtype=torch.long, device=device)
@@ -73,7 +73,7 @@ def fom_maps(micrograph: PreparedMicrograph, bank: TemplateBank, transfer: torch
         torch.maximum(best, value, out=best)
         torch.where(better, index + start, which, out=which)
     std = micrograph.std
-    noise = grid.scale * std.clamp_min(SIGMA_FLOOR * float(std.median()))
+    noise = std.clamp_min(SIGMA_FLOOR * float(std.median()))
     return FomMaps(best / noise, bank.psi.to(device)[which].float(), bank.reference.to(device)[which],
                    micrograph.mean, std)
 

@@ -33,13 +33,15 @@ class PreparedMicrograph:
     """``spectrum``: rfft of the normalised micrograph shrunk to the work grid (values of the
     shrunk image, i.e. Fourier-cropped and scaled by (W/N)²), (W, W//2+1); ``mean``/``std``:
     local background statistics (W, W) at full resolution sampled at work pixels (0 and 1
-    when no background ring was given); ``shape``: the original (ny, nx) in pixels."""
+    when no background ring was given), over ``ring_pixels`` pixels; ``shape``: the original
+    (ny, nx) in pixels."""
 
     grid: WorkGrid
     spectrum: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
     shape: tuple[int, int]
+    ring_pixels: float = float("inf")
 
 
 def robust_centre_spread(values: torch.Tensor) -> tuple[float, float]:
@@ -101,15 +103,18 @@ def prepare_micrograph(
     if highpass_resolution > 0:
         square = highpass(square, highpass_resolution, pixel_size, ndim=2)
     grid = work_grid(square.shape[-1], pixel_size, lowpass, shrink)
+    ring_pixels = float("inf")
     if background_box > 0:
-        mean, std = local_mean_std(square, background_ring(background_box, particle_radius, square.device))
+        ring = background_ring(background_box, particle_radius, square.device)
+        mean, std = local_mean_std(square, ring)
+        ring_pixels = float(ring.sum())
     else:
         mean, std = torch.zeros_like(square), torch.ones_like(square)
     typical = max(float(std.median()), 1e-20)
     full = (grid.size, grid.size)
     spectrum = fourier_resize(rfft2(square), full, (grid.work_size, grid.work_size)) * (grid.scale**2 / typical)
     return PreparedMicrograph(grid, spectrum, sample_on_work_grid(mean / typical, grid),
-                              sample_on_work_grid(std / typical, grid), shape)
+                              sample_on_work_grid(std / typical, grid), shape, ring_pixels)
 
 
 __all__ = ["OUTLIER_ZSCORE", "MEDIAN_SAMPLE", "PreparedMicrograph", "robust_centre_spread", "normalise_micrograph", "square_canvas", "sample_on_work_grid",

@@ -4,7 +4,7 @@ Each :class:`MicrographEntry` carries the micrograph's name (as written in the f
 (rlnMicrographPixelSize from its optics group; else the ``pixel_size`` given; else the MRC
 header), its optics group, every column of its row joined with its optics group's (the
 metadata Extract copies onto particles), and CTF parameters when the file has rlnDefocusU.
-RELION 2.x/3.0 files (no data_optics) are read too.
+RELION 2.x/3.0 files (no data_optics) are converted to the 3.1 layout first.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from vitreo.io.errors import InputError
 from vitreo.io.mrc import read_header_info
 from vitreo.io.optics import with_optics
 from vitreo.io.star import Table, read_star
+from vitreo.io.star_convert import convert_to_relion31, is_pre31
 
 CTF_LABELS = ("rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration",
               "rlnAmplitudeContrast", "rlnPhaseShift", "rlnCtfBfactor", "rlnCtfScalefactor")
@@ -61,6 +62,8 @@ class MicrographTable:
 def read_micrograph_table(path: str | os.PathLike[str], pixel_size: float = -1.0) -> MicrographTable:
     """Read a micrographs STAR file (see the module docstring); ``pixel_size`` > 0 is a fallback."""
     blocks = read_star(path)
+    if is_pre31(blocks):
+        blocks = convert_to_relion31(blocks, pixel_size if pixel_size > 0 else None)
     table = blocks.get("micrographs")
     if table is None:
         table = next((b for b in blocks.values() if isinstance(b, Table) and "rlnMicrographName" in b), None)

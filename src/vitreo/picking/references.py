@@ -5,7 +5,8 @@ All are (R, B, B) float32 images with their pixel size in Å and the particle ce
 ``rlnReferenceImage`` (a _model.star's data_model_classes) or ``rlnImageName`` (RELION's
 autopicker reads the same two labels). 3D maps are projected along the directions of HEALPix
 ``order`` within the symmetry's asymmetric unit (RELION's ``--healpix_order --sym``; the
-in-plane angle is searched later). A Gaussian blob has standard deviation box/6 and peak
+in-plane angle is searched later). :func:`match_box` brings references to the pixel and box of
+particles; :func:`write_references` stores the references a job used. A Gaussian blob has standard deviation box/6 and peak
 ``peak`` in a box of 1.5 × the diameter, as RELION's ``--ref gauss``.
 
 The declared pixel size of references (``angpix_ref``, ≤ 0: that of the micrographs) is checked
@@ -26,9 +27,10 @@ from vitreo.em.geometry import euler_to_matrix
 from vitreo.em.projector import Projector
 from vitreo.em.sampling import asymmetric_unit_directions
 from vitreo.io.errors import InputError
-from vitreo.io.image_refs import read_images
-from vitreo.io.mrc import read_header_info, read_mrc
-from vitreo.io.star import Table, read_star
+from vitreo.em.fourier import rescale
+from vitreo.io.image_refs import format_image_names, read_images
+from vitreo.io.mrc import read_header_info, read_mrc, write_mrc
+from vitreo.io.star import Table, read_star, write_star
 
 PIXEL_TOLERANCE = 0.01  # relative difference between declared and header pixel sizes that is an error
 
@@ -114,6 +116,29 @@ def gaussian_blob(diameter: float, pixel_size: float, peak: float) -> References
     return References((peak * torch.exp(-0.5 * r2 / (box / 6.0) ** 2))[None], pixel_size)
 
 
+def match_box(references: References, pixel_size: float, box: int) -> torch.Tensor:
+    """References (R, box, box) resampled to ``pixel_size`` Å (Fourier cropping or padding) and
+    cropped or zero-padded about their centre to ``box`` pixels."""
+    images = references.images.float()
+    size = references.box
+    if abs(references.pixel_size - pixel_size) > 1e-4 * pixel_size:
+        size = int(round(references.box * references.pixel_size / pixel_size / 2)) * 2
+        images = rescale(images, (size, size))
+    if size > box:
+        start = size // 2 - box // 2
+        return images[:, start : start + box, start : start + box].contiguous()
+    before = box // 2 - size // 2
+    return torch.nn.functional.pad(images, (before, box - size - before, before, box - size - before))
+
+
+def write_references(stack: str | os.PathLike[str], star: str | os.PathLike[str], references: References,
+                     version: int = 50001) -> None:
+    """Write references as an MRC stack and a STAR file naming each image (rlnReferenceImage), atomically."""
+    write_mrc(stack, references.images.numpy(), references.pixel_size, is_stack=True)
+    names = format_image_names(np.arange(len(references)), str(stack)).astype(object)
+    write_star(star, {"references": Table({"rlnReferenceImage": names})}, version=version)
+
+
 def estimate_diameter(references: References) -> float:
     """RELION's automatic mask diameter (Å): the mean width, along each reference's central row,
     of the part that differs from its corner value."""
@@ -128,4 +153,4 @@ def estimate_diameter(references: References) -> float:
 
 
 __all__ = ["PIXEL_TOLERANCE", "References", "check_pixel_size", "read_references_2d", "project_map",
-           "gaussian_blob", "estimate_diameter"]
+           "gaussian_blob", "match_box", "write_references", "estimate_diameter"]

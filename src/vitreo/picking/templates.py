@@ -8,9 +8,10 @@ out(r) = ref(Aᵀr).
 
 :func:`template_spectra` evaluates their discrete Fourier transforms directly at the
 frequencies of the work grid (a "zoom" DFT as two matrix products, exact and far cheaper than
-padding every template to the micrograph size), multiplies by the micrograph's CTF (optionally
-intact until its first peak) and a low-pass filter (:func:`template_transfer`, applied by the
-caller), giving transforms of templates centred at pixel (0, 0) of the work grid.
+padding every template to the micrograph size), giving transforms of templates centred at pixel
+(0, 0) of the work grid. :func:`template_transfer` is the micrograph's CTF (optionally intact
+until its first peak) times a low-pass filter, which the correlation applies on the micrograph's
+side; :func:`template_norms` gives the templates' energies after it without any big transform.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vitreo.em.ctf import CtfParams, ctf_2d
 from vitreo.em.filters import lowpass_response
 from vitreo.em.fourier import rescale, rotate_rfft
 from vitreo.em.masks import soft_spherical_mask
+from vitreo.picking.fft import hermitian_weights
 from vitreo.picking.references import References
 from vitreo.picking.work_grid import WorkGrid
 
@@ -104,7 +106,7 @@ def template_energies(images: torch.Tensor, step: float, size: int, power: torch
     Exact and cheap: Σ_d A(d)·K(d) with A the templates' autocorrelations (b-pixel offsets d) and
     K(d) = Re Σ_k power(k) exp(2πi k·d·step/size), so no transform on the big grid is needed.
     """
-    n, b = images.shape[0], images.shape[-1]
+    b = images.shape[-1]
     span = 2 * b
     offsets = torch.arange(-(b - 1), b, dtype=torch.float64)
     ky = torch.fft.fftfreq(size, 1.0 / size, dtype=torch.float64)
@@ -144,10 +146,7 @@ def template_norms(bank: TemplateBank, grid: WorkGrid, transfer: torch.Tensor) -
     """(Σ A², Σ A) per template (T,) of the templates on the work grid after ``transfer``."""
     ratio = bank.pixel_size / grid.work_pixel_size
     size = grid.work_size
-    weights = torch.full((size // 2 + 1,), 2.0)
-    weights[0] = 1.0
-    weights[-1] = 1.0 if size % 2 == 0 else 2.0
-    power = transfer.cpu().double().square() * weights / size**2
+    power = transfer.cpu().double().square() * hermitian_weights(size, dtype=torch.float64) / size**2
     energy = template_energies(bank.images.cpu(), ratio, size, power) * ratio**4
     total = bank.images.sum((-2, -1)).cpu() * ratio**2 * float(transfer[0, 0])
     return energy, total

@@ -4,9 +4,10 @@ Along the radius r (Fourier pixels) an amplitude spectrum is modelled as
 
     A(r) = B(r) + E(r) · CTF²(r)
 
-with B (the background: noise, ice, detector) and E (the Thon rings' envelope) smooth
-cubic B-splines with knots evenly spaced in log r (backgrounds fall fastest at low
-frequency). For a given CTF both are linear in their coefficients, so every CTF hypothesis
+with B (the background: noise, ice, detector) and E (the Thon rings' envelope) cubic
+polynomials in log r (B-splines without interior knots; backgrounds fall fastest at low
+frequency). Anything more flexible follows broad Thon rings and makes wrong defoci fit
+as well as the right one. For a given CTF both are linear in their coefficients, so every CTF hypothesis
 gets its best background by weighted least squares, all hypotheses at once; a hypothesis
 whose envelope is not positive on average is rejected (it would fit the rings inverted).
 Weights are the pixel count of each ring over the squared smoothed amplitude (relative
@@ -23,13 +24,13 @@ import torch
 from scipy.interpolate import BSpline
 
 SPLINE_DEGREE = 3
-INTERIOR_KNOTS = 4
+INTERIOR_KNOTS = 0
 RIDGE = 1e-9  # relative Tikhonov term keeping the normal equations solvable
 
 
 @dataclass(frozen=True)
 class RadialBasis:
-    """Cubic B-splines in log r on [r_min, r_max] (radii outside are clamped to the ends)."""
+    """B-splines in log r on [r_min, r_max] (radii outside are clamped to the ends)."""
 
     r_min: float
     r_max: float

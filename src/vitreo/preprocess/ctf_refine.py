@@ -12,14 +12,14 @@ import math
 
 import torch
 
-from vitreo.preprocess.ctf_model import CtfFitParams, Optics, hypotheses
+from vitreo.preprocess.ctf_model import CtfFitParams
 from vitreo.preprocess.ctf_search import BandSamples, fit_score
 
 MAX_ITERATIONS = 60
 UNIT = 1e4  # Å per optimisation unit of defocus
 
 
-def refine_fit(samples: BandSamples, optics: Optics, start: CtfFitParams, tolerance: float, fit_phase: bool,
+def refine_fit(samples: BandSamples, start: CtfFitParams, tolerance: float, fit_phase: bool,
                defocus_range: tuple[float, float]) -> tuple[CtfFitParams, float]:
     """Refined parameters and their score."""
     theta = math.radians(start.angle)
@@ -29,26 +29,23 @@ def refine_fit(samples: BandSamples, optics: Optics, start: CtfFitParams, tolera
                      requires_grad=True)
     low, high = defocus_range
 
-    def params_of(v: torch.Tensor) -> object:
-        mean = v[0] * UNIT
-        a = torch.sqrt(v[1] ** 2 + v[2] ** 2 + 1e-30) * UNIT
-        angle = 0.5 * torch.atan2(v[2], v[1])
-        phase = torch.rad2deg(v[3]) if fit_phase else torch.zeros_like(v[3])
-        return hypotheses(optics, (mean + a)[None], (mean - a)[None], torch.rad2deg(angle)[None], phase[None])
+    def score_of(v: torch.Tensor) -> torch.Tensor:
+        phase = v[3:4] if fit_phase else torch.zeros_like(v[3:4])
+        return fit_score(samples, v[0:1] * UNIT, v[1:2] * UNIT, v[2:3] * UNIT, phase, tolerance)[0]
 
     optimizer = torch.optim.LBFGS([x], max_iter=MAX_ITERATIONS, line_search_fn="strong_wolfe",
                                   tolerance_grad=1e-10, tolerance_change=1e-12)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = -fit_score(samples, params_of(x), tolerance)[0]
+        loss = -score_of(x)
         loss.backward()
         return loss
 
     optimizer.step(closure)
     with torch.no_grad():
         x[0].clamp_(low / UNIT, high / UNIT)
-        score = float(fit_score(samples, params_of(x), tolerance)[0])
+        score = float(score_of(x))
     v = x.detach().cpu().tolist()
     phase = math.degrees(v[3]) if fit_phase else 0.0
     return CtfFitParams.from_astigmatism(v[0] * UNIT, v[1] * UNIT, v[2] * UNIT, phase), score

@@ -3,7 +3,9 @@ rotational average, then the astigmatism on the 2D spectrum.
 
 1D: every defocus from ``min`` to ``max`` in ``step`` (× every phase shift when asked) is
 scored by the weighted residual of the best background + envelope × CTF² fit
-(``ctf_background``); the best is refined on a 10× finer grid around it.
+(``ctf_background``); the best is refined on a 10× finer grid around it. Hypotheses with
+fewer than ``MIN_ZEROS`` CTF zeros inside the fit band are not considered (when others
+are): their smooth CTF² can be mistaken for background.
 
 2D: with that background and envelope fixed, every half-astigmatism A (0 … ``max``) and axis
 angle θ (0 … 180°) around the mean defocus is scored by the weighted normalised
@@ -14,28 +16,58 @@ minus CTFFIND's astigmatism restraint (U − V)² / (2 · dAst² · n_pixels).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
 from vitreo.preprocess.ctf_background import RadialBasis, fit_backgrounds
+from vitreo.em.ctf import ctf_phase
 from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, hypotheses
 
 FINE_FACTOR = 10  # the 1D refinement grid is this much finer than the search step
 HYPOTHESIS_CHUNK = 256  # 2D hypotheses scored at once (bounds memory: chunk × pixels)
+MIN_ZEROS = 2  # CTF zeros a hypothesis must place inside the fit band
 
 
 @dataclass(frozen=True)
 class BandSamples:
-    """The fit band's 2D samples: amplitude, s² (1/Å²), azimuth (rad), background, envelope and
-    weight (1/background²) per pixel, each (n,) float64."""
+    """The fit band's 2D samples, each (n,) float64: amplitude, background, envelope, weight
+    (1/background²), and the CTF phase as an affine function of the parameters,
+
+        χ = chi0 + gain · (D̄ + a_c · cos 2α + a_s · sin 2α) + φ,
+
+    with D̄ the mean defocus, (a_c, a_s) = ((U − V)/2)·(cos 2θ, sin 2θ), φ the phase shift (rad):
+    chi0 and gain are taken from ``em.ctf`` (see :func:`band_samples`)."""
 
     values: torch.Tensor
-    s2: torch.Tensor
-    azimuth: torch.Tensor
     background: torch.Tensor
     envelope: torch.Tensor
     weight: torch.Tensor
+    chi0: torch.Tensor
+    gain: torch.Tensor
+    cos2: torch.Tensor
+    sin2: torch.Tensor
+
+    def every(self, step: int) -> BandSamples:
+        """Every ``step``-th sample (a cheaper, statistically equivalent subset for coarse searches)."""
+        return BandSamples(*(getattr(self, f.name)[::step] for f in fields(self)))
+
+    def ctf_squared(self, mean: torch.Tensor, a_cos: torch.Tensor, a_sin: torch.Tensor,
+                    phase: torch.Tensor) -> torch.Tensor:
+        """sin²χ (H, n) for hypotheses given as (H,) tensors (defocus in Å, phase in radians)."""
+        defocus = mean[:, None] + a_cos[:, None] * self.cos2 + a_sin[:, None] * self.sin2
+        return torch.sin(self.chi0 + self.gain * defocus + phase[:, None]).square()
+
+
+def band_samples(values: torch.Tensor, s2: torch.Tensor, azimuth: torch.Tensor, background: torch.Tensor,
+                 envelope: torch.Tensor, optics: Optics) -> BandSamples:
+    """BandSamples for pixels with amplitudes ``values``, s² (1/Å²) and azimuths (rad), each (n,)."""
+    zero = torch.zeros(2, dtype=torch.float64, device=values.device)
+    params = hypotheses(optics, torch.tensor([0.0, 1.0], dtype=torch.float64, device=values.device), zero + torch.tensor(
+        [0.0, 1.0], dtype=torch.float64, device=values.device), zero, zero)
+    chi = ctf_phase(params, s2, params.defocus_u[:, None].expand(-1, s2.shape[0]))  # χ at defocus 0 and 1 Å
+    return BandSamples(values, background, envelope, 1.0 / background.square().clamp_min(1e-300), chi[0],
+                       chi[1] - chi[0], torch.cos(2.0 * azimuth), torch.sin(2.0 * azimuth))
 
 
 def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.Tensor, weights: torch.Tensor,
@@ -50,6 +82,9 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
         params = hypotheses(optics, d, d, torch.zeros_like(d), p)
         rss = torch.cat([fit_backgrounds(profile, basis_values, ctf_squared(params[i : i + HYPOTHESIS_CHUNK], s2),
                                          weights)[2] for i in range(0, len(d), HYPOTHESIS_CHUNK)])
+        zeros = _zeros_between(params, s2[0], s2[-1])
+        if bool((zeros >= MIN_ZEROS).any()):
+            rss = torch.where(zeros >= MIN_ZEROS, rss, torch.full_like(rss, math.inf))
         index = int(torch.argmin(rss))
         return float(d[index]), float(p[index])
 
@@ -58,10 +93,17 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
     phase_grid = _phase_grid(phases, profile.device)
     d0, p0 = best(grid, phase_grid)
     fine = torch.arange(-step, step + 1e-9, step / FINE_FACTOR, dtype=torch.float64, device=profile.device)
-    phase_step = phases[2] if phases else 0.0
-    fine_phases = (p0 + torch.arange(-phase_step, phase_step + 1e-9, max(phase_step / 5, 1e-9), dtype=torch.float64,
-                                     device=profile.device)) if phases else phase_grid
+    if phases is None:
+        return best((d0 + fine).clamp_min(1.0), phase_grid)
+    fine_phases = p0 + torch.linspace(-phases[2], phases[2], 11, dtype=torch.float64, device=profile.device)
     return best((d0 + fine).clamp_min(1.0), fine_phases)
+
+
+def _zeros_between(params: object, s2_low: torch.Tensor, s2_high: torch.Tensor) -> torch.Tensor:
+    """Number of CTF zeros (χ = mπ) between two squared frequencies, per hypothesis."""
+    ends = torch.stack([s2_low, s2_high])
+    chi = ctf_phase(params, ends, (0.5 * (params.defocus_u + params.defocus_v))[:, None].expand(-1, 2))  # type: ignore[attr-defined]
+    return (torch.floor(chi[:, 1] / math.pi) - torch.floor(chi[:, 0] / math.pi)).abs()
 
 
 def weighted_ncc(data: torch.Tensor, model: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -79,30 +121,34 @@ def astigmatism_penalty(astigmatism: torch.Tensor, tolerance: float, n_pixels: i
     return astigmatism.square() / (2.0 * tolerance**2 * n_pixels)
 
 
-def fit_score(samples: BandSamples, params: object, tolerance: float) -> torch.Tensor:
+def fit_score(samples: BandSamples, mean: torch.Tensor, a_cos: torch.Tensor, a_sin: torch.Tensor,
+              phase: torch.Tensor, tolerance: float) -> torch.Tensor:
     """Weighted NCC of (A − B) with E·CTF² minus the astigmatism restraint, per hypothesis (H,)."""
-    model = samples.envelope * ctf_squared(params, samples.s2, samples.azimuth)  # type: ignore[arg-type]
+    model = samples.envelope * samples.ctf_squared(mean, a_cos, a_sin, phase)
     ncc = weighted_ncc(samples.values - samples.background, model, samples.weight)
-    astig = params.defocus_u - params.defocus_v  # type: ignore[attr-defined]
+    astig = 2.0 * torch.sqrt(a_cos.square() + a_sin.square() + 1e-12)
     return ncc - astigmatism_penalty(astig, tolerance, samples.values.numel())
 
 
-def search_astigmatism(samples: BandSamples, optics: Optics, mean_defocus: float, phase: float, max_half: float,
+def search_astigmatism(samples: BandSamples, mean_defocus: float, phase: float, max_half: float,
                        half_step: float, angle_step: float, tolerance: float) -> CtfFitParams:
-    """Best astigmatic CTF around ``mean_defocus`` on a grid of half-astigmatism × angle."""
+    """Best astigmatic CTF around ``mean_defocus`` on a grid of half-astigmatism × angle (scored on half the
+    pixels); ``phase`` in degrees."""
+    samples = samples.every(2)
     device = samples.values.device
     halves = torch.arange(0.0, max_half + 0.5 * half_step, half_step, dtype=torch.float64, device=device)
     angles = torch.arange(0.0, 180.0, angle_step, dtype=torch.float64, device=device)
-    a, theta = torch.meshgrid(halves, angles, indexing="ij")
+    a, theta = torch.meshgrid(halves, torch.deg2rad(angles), indexing="ij")
     a, theta = a.reshape(-1), theta.reshape(-1)
     scores = []
     for i in range(0, len(a), HYPOTHESIS_CHUNK):
         part = slice(i, i + HYPOTHESIS_CHUNK)
-        params = hypotheses(optics, mean_defocus + a[part], mean_defocus - a[part], theta[part],
-                            torch.full_like(a[part], phase))
-        scores.append(fit_score(samples, params, tolerance))
+        n = a[part].shape[0]
+        scores.append(fit_score(samples, torch.full((n,), mean_defocus, dtype=torch.float64, device=device),
+                                a[part] * torch.cos(2 * theta[part]), a[part] * torch.sin(2 * theta[part]),
+                                torch.full((n,), math.radians(phase), dtype=torch.float64, device=device), tolerance))
     best = int(torch.argmax(torch.cat(scores)))
-    return CtfFitParams(mean_defocus + float(a[best]), mean_defocus - float(a[best]), float(theta[best]),
+    return CtfFitParams(mean_defocus + float(a[best]), mean_defocus - float(a[best]), math.degrees(float(theta[best])),
                         phase).normalised()
 
 
@@ -113,5 +159,5 @@ def _phase_grid(phases: tuple[float, float, float] | None, device: torch.device 
     return torch.arange(low, high + 0.5 * step, step, dtype=torch.float64, device=device)
 
 
-__all__ = ["BandSamples", "search_mean_defocus", "search_astigmatism", "fit_score", "weighted_ncc",
+__all__ = ["BandSamples", "band_samples", "search_mean_defocus", "search_astigmatism", "fit_score", "weighted_ncc",
            "astigmatism_penalty", "FINE_FACTOR"]

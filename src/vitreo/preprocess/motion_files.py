@@ -82,12 +82,15 @@ def write_motion_star(path: str | os.PathLike[str], result: MotionResult, names:
 @dataclass(frozen=True)
 class MotionRecord:
     """What later steps read back from a motion file: global shifts (F, 2) px with their 1-based
-    frame numbers, dose per frame and pre-exposure (e/Å²), and the local coefficients (or None)."""
+    frame numbers, dose per frame and pre-exposure (e/Å²), the movie size (nx, ny), the first
+    frame of the local model, the local coefficients (or None) and the patch observations."""
 
     frames: np.ndarray
     shifts: np.ndarray
     dose_per_frame: float
     pre_exposure: float
+    size: tuple[int, int]
+    start_frame: int
     local_coefficients: np.ndarray | None
     patch_observations: Table | None
 
@@ -105,6 +108,8 @@ def read_motion_star(path: str | os.PathLike[str]) -> MotionRecord:
         shifts=np.stack([shifts["rlnMicrographShiftX"], shifts["rlnMicrographShiftY"]], axis=1),
         dose_per_frame=float(general.get("rlnMicrographDoseRate", 0.0)),
         pre_exposure=float(general.get("rlnMicrographPreExposure", 0.0)),
+        size=(int(general.get("rlnImageSizeX", 0)), int(general.get("rlnImageSizeY", 0))),
+        start_frame=int(general.get("rlnMicrographStartFrame", 1)),
         local_coefficients=np.asarray(local["rlnMotionModelCoeff"]) if isinstance(local, Table) else None,
         patch_observations=observations if isinstance(observations, Table) else None,
     )

@@ -10,10 +10,10 @@ constant term in z, so L(0) = 0: frame 1 is the reference everywhere.
 Patch shifts are only known up to a constant per patch (each patch is aligned on its own),
 so the fit takes one free offset per patch and axis alongside the 36 coefficients: least
 squares on observations and design both centred within each patch. Noisy patches would
-otherwise add made-up motion, so the least-squares coefficients are shrunk towards zero by
-the positive-part James–Stein factor max(0, 1 − (p − 2)/(p·F)), F the statistic of the
-p = 36 coefficients against offsets alone: an estimator never worse in expected squared
-error than least squares, which drops the model entirely when it explains no more than noise.
+otherwise add made-up motion, so the model is kept only when the F test of its p = 36
+coefficients against offsets alone is significant at ``SIGNIFICANCE``, and its least-squares
+coefficients are shrunk towards zero by the positive-part James–Stein factor
+max(0, 1 − (p − 2)/(p·F)), which is never worse in expected squared error than least squares.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 COEFFS_PER_AXIS = 18
 HUBER_K = 1.345  # Huber's constant (95 % efficiency for Gaussian noise), in robust standard deviations
 HUBER_ITERATIONS = 8
+SIGNIFICANCE = 0.01  # largest p-value of the F test for which a local model is kept
 MODEL_VERSION = 1  # RELION's MOTION_MODEL_THIRD_ORDER_POLYNOMIAL
 
 
@@ -112,7 +113,7 @@ def fit_local_motion(x: np.ndarray, y: np.ndarray, z: np.ndarray, shifts: np.nda
     statistic, p_value = _f_test(float(np.sum(weights[:, None] * centred_obs**2)),
                                  float(np.sum(weights[:, None] * residual**2)), len(observed), len(np.unique(patch)))
     dof_model = 2 * COEFFS_PER_AXIS
-    shrinkage = max(0.0, 1.0 - (dof_model - 2) / (dof_model * statistic)) if statistic > 0 else 0.0
+    shrinkage = max(0.0, 1.0 - (dof_model - 2) / (dof_model * statistic)) if p_value < SIGNIFICANCE else 0.0
     solution = solution * shrinkage
     model = PolynomialMotion(solution.T.reshape(-1), size)
     fitted = design @ solution
