@@ -79,11 +79,14 @@ def test_bad_movies_are_reported_and_skipped(in_project: Path, caplog: pytest.Lo
                   "Import/bad/missing.mrcs"])
     with caplog.at_level(logging.INFO):
         job = motioncorr("MotionCorr/job010", input_star_mics="Import/bad/movies.star", last_frame_sum="8",
-                         patch_x="1", patch_y="1")
+                         patch_x="1", patch_y="1", other_args="--save_movies")
     names = read_star(job / "corrected_micrographs.star")["micrographs"]["rlnMicrographName"]
     assert list(names) == ["MotionCorr/job010/Micrographs/mic001.mrc"]
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 3 and any("fewer than asked" in m for m in skipped)
+    aligned = read_star(job / "corrected_micrograph_movies.star")["movies"]["rlnMicrographMovieName"]
+    assert list(aligned) == ["MotionCorr/job010/Micrographs/mic001_movie.mrcs"]
+    assert read_header_info(aligned[0]).shape == (8, 512, 512)  # frames 1–8, as asked
 
 
 def test_a_job_where_no_movie_succeeds_fails(in_project: Path) -> None:

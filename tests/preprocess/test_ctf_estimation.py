@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from tests.preprocess.datasets import ctf_micrographs, synthetic_spectrum
 from vitreo.io.mrc import read_mrc

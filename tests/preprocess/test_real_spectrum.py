@@ -15,8 +15,7 @@ import torch
 
 from vitreo.io.mrc import read_mrc
 from vitreo.preprocess.ctf_estimation import CtfEstimate, CtfSettings, estimate_ctf
-from vitreo.preprocess.ctf_model import CtfFitParams, Optics
-from vitreo.preprocess.ctf_quality import params_tensor
+from vitreo.preprocess.ctf_model import CtfFitParams, Optics, fit_params
 from vitreo.em.ctf import ctf_zeros
 
 SPECTRUM = "images/relion5_betagal_sppractice/MotionCorr/job002/Movies/20170629_00021_frameImage_PS.mrc"
@@ -32,7 +31,7 @@ def fit(shared_data) -> CtfEstimate:  # type: ignore[no-untyped-def]
 
 def test_model_zeros_sit_on_the_thon_ring_minima(fit: CtfEstimate) -> None:
     mean = fit.params.mean_defocus
-    zeros = ctf_zeros(params_tensor(CtfFitParams(mean, mean, 0.0), OPTICS), 8)[0].numpy()
+    zeros = ctf_zeros(fit_params(CtfFitParams(mean, mean, 0.0), OPTICS), 8)[0].numpy()
     radii = zeros * 512 * fit.pixel_size  # Fourier pixels of the 512² spectrum
     profile = np.convolve(fit.equiphase, np.ones(3) / 3, mode="same")  # 3-bin average against pixel noise
     for radius in radii[(radii > 35) & (radii < 120)]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vitreo.preprocess.ctf_estimation import CtfSettings, estimate_ctf
 from vitreo.preprocess.ctf_model import CtfFitParams, Optics

@@ -27,7 +27,8 @@ from vitreo.io.star import Table, read_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.motioncorr_movie import MovieOutcome, MovieTask, output_root, process_movie, save_movies_requested
-from vitreo.jobs.motioncorr_outputs import corrected_rows, write_corrected_micrographs, write_logfile
+from vitreo.jobs.motioncorr_outputs import (corrected_rows, write_corrected_micrographs, write_corrected_movies,
+                                            write_logfile)
 from vitreo.jobs.options import JobOption, OptionKind, Params
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
@@ -218,6 +219,9 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
         raise InputError(params.text("input_star_mics"), f"no movie could be motion-corrected ({failures} failed)")
     write_corrected_micrographs(job_dir, optics, done, params.number("bin_factor"))
     ctx.log.info(" Written %s with %d micrograph(s)", job_dir / "corrected_micrographs.star", len(done))
+    if save_movies_requested(params.text("other_args")) and write_corrected_movies(job_dir, optics, done,
+                                                                                   params.number("bin_factor")):
+        ctx.log.info(" Written %s", job_dir / "corrected_micrograph_movies.star")
     write_logfile(job_dir, done, traces)
     ctx.log.info(" Written %s", job_dir / "logfile.pdf")
 

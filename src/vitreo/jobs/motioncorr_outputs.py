@@ -6,6 +6,7 @@ micrograph, in input order, so a continued job lists old and new micrographs ali
 rlnMicrographPixelSize = original pixel size × binning, and per micrograph (RELION 5's
 columns) rlnMicrographNameNoDW (when written), rlnCtfPowerSpectrum (when written),
 rlnMicrographName, rlnMicrographMetadata, rlnOpticsGroup and rlnAccumMotionTotal/Early/Late.
+With aligned movies (``--save_movies``), corrected_micrograph_movies.star lists them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from vitreo.io.errors import InputError
 from vitreo.io.star import Table, write_star
-from vitreo.jobs.motioncorr_movie import output_root
+from vitreo.jobs.motioncorr_movie import MOVIE_TAG, output_root
 from vitreo.jobs.star_tables import STAR_VERSION, append_rows
 from vitreo.plots.motion_plot import MovieTrace, write_motion_logfile
 from vitreo.preprocess.motion_files import MotionRecord, accumulated_motion, read_motion_star
@@ -59,6 +60,22 @@ def write_corrected_micrographs(job_dir: Path, optics: Table, rows: list[dict], 
     return target
 
 
+def write_corrected_movies(job_dir: Path, optics: Table, rows: list[dict], bin_factor: float) -> Path | None:
+    """corrected_micrograph_movies.star (RELION 3.0's list of aligned movies: rlnMicrographMovieName,
+    rlnMicrographName, rlnOpticsGroup) for the micrographs whose aligned movie exists; None if none does."""
+    movies = [{"rlnMicrographMovieName": row["rlnMicrographName"][: -len(".mrc")] + MOVIE_TAG + ".mrcs",
+               "rlnMicrographName": row["rlnMicrographName"], "rlnOpticsGroup": row["rlnOpticsGroup"]}
+              for row in rows]
+    movies = [row for row in movies if Path(row["rlnMicrographMovieName"]).exists()]
+    if not movies:
+        return None
+    optics = optics.copy()
+    optics["rlnMicrographPixelSize"] = np.asarray(optics["rlnMicrographOriginalPixelSize"], float) * bin_factor
+    target = job_dir / "corrected_micrograph_movies.star"
+    write_star(target, {"optics": optics, "movies": append_rows(None, movies)}, version=STAR_VERSION)
+    return target
+
+
 def write_logfile(job_dir: Path, rows: list[dict], traces: list[MovieTrace]) -> Path:
     """Write logfile.pdf: accumulated-motion statistics, then each movie's shift traces."""
     statistics = {label: [row[label] for row in rows if label in row] for label in STATISTICS}
@@ -89,4 +106,4 @@ def _trace(name: str, record: MotionRecord) -> MovieTrace:
     return MovieTrace(name, record.size, record.shifts, centres, observed, fitted)
 
 
-__all__ = ["corrected_rows", "write_corrected_micrographs", "write_logfile", "STATISTICS"]
+__all__ = ["corrected_rows", "write_corrected_micrographs", "write_corrected_movies", "write_logfile", "STATISTICS"]

@@ -66,7 +66,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("particle_diameter", "Mask diameter (A)", "-1", num, "I/O",
                   "(vitreo) Diameter of the circle in which particle and reference are compared; if negative, it is "
                   "estimated from the references as RELION does.", minimum=-1, maximum=2000),
-        JobOption("lowpass", "Lowpass filter (A)", "40", num, "I/O",
+        JobOption("lowpass", "Lowpass filter (A)", "60", num, "I/O",
                   "(vitreo) Resolution to which particle and reference are compared; negative for none.",
                   minimum=-1, maximum=100),
         *running_options(has_mpi=False, has_threads=True),

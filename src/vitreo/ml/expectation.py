@@ -199,7 +199,7 @@ class Expectation:
         n_refs = int(significant.any(dim=1).any(dim=0).sum()) * self.n_children
         per_row = n_shifts * max(n_refs, 2 * len(self.pixels))
         rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
-        order = torch.arange(len(batch), device=best.device)  # TEMP
+        order = torch.argsort(best, stable=True)
         parts = []
         for start in range(0, len(batch), rows):
             chosen = order[start : start + rows]

@@ -80,14 +80,15 @@ class SufficientStatistics:
         batch: ExperimentalBatch,
         weights: torch.Tensor,
         projections: torch.Tensor,
-        references: tuple[torch.Tensor, torch.Tensor],
+        references: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
         shifts: torch.Tensor,
         phases: torch.Tensor,
         timer: GemmTimer,
     ) -> None:
         """Add a batch: ``weights`` (B, T, R) over ``shifts`` (T, 2) pixels (relative to the batch
         offsets, with ``phases`` (T, F)) and R references with ``projections`` (R, F) complex and
-        classes and rotations ``references`` = ((R,), (R, D, D))."""
+        ids (< n_references), classes and rotations ``references`` = ((R,), (R,), (R, D, D)).
+        Call :meth:`finish` after the last batch."""
         b, t, r = weights.shape
         flat = weights.reshape(b * t, r)
         per_reference = weights.sum(dim=1)  # (B, R)

@@ -21,7 +21,7 @@ from vitreo.em.fourier import fourier_resize
 
 COARSE_GRID = 128  # largest side of the grid of the coarse search
 FINE_POINTS = 9  # samples per axis of each refinement pass
-FINAL_STEP_PX = 0.05  # refinement stops at this spacing (original pixels)
+FINAL_STEP_PX = 0.1  # refinement stops at this spacing (original pixels); the parabola refines further
 
 
 def hermitian_weights(width: int, device: torch.device | str | None, dtype: torch.dtype) -> torch.Tensor:
@@ -75,9 +75,14 @@ def _local_ccf(spectra: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor, hermit
     """The CCF on the grid centre + (offsets_x, offsets_y): (..., n_y, n_x)."""
     ry = centre[..., 1:2] + offsets
     rx = centre[..., 0:1] + offsets
-    ey = torch.polar(torch.ones_like(ry[..., None] * fy), 2 * math.pi * ry[..., None] * fy)  # (..., n, h)
-    ex = torch.polar(torch.ones_like(rx[..., None] * fx), 2 * math.pi * rx[..., None] * fx) * hermitian
+    ey = _unit_phasors(2 * math.pi * ry[..., None] * fy)  # (..., n, h)
+    ex = _unit_phasors(2 * math.pi * rx[..., None] * fx) * hermitian
     return ((ey @ spectra) @ ex.transpose(-1, -2)).real
+
+
+def _unit_phasors(angle: torch.Tensor) -> torch.Tensor:
+    """exp(i·angle)."""
+    return torch.complex(torch.cos(angle), torch.sin(angle))
 
 
 def _parabolic(values: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor, axis: int) -> torch.Tensor:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from vitreo.preprocess.ctf_background import BackgroundFit, RadialBasis, fit_background, ring_weights
-from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared
-from vitreo.preprocess.ctf_quality import RingStatistics, equivalent_radius, params_tensor, ring_statistics
+from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, fit_params
+from vitreo.preprocess.ctf_quality import RingStatistics, equivalent_radius, ring_statistics
 from vitreo.preprocess.ctf_refine import refine_fit
 from vitreo.preprocess.ctf_search import BandSamples, band_samples, search_astigmatism, search_mean_defocus
 from vitreo.preprocess.ctf_spectrum import SpectrumGrid, radial_profile
@@ -100,7 +100,7 @@ def estimate_ctf(spectrum: torch.Tensor, pixel_size: float, settings: CtfSetting
     mean, phase = search_mean_defocus(profile[radii], radius, ring_s2, weights, basis, optics, search,
                                       settings.phase_search)
     start = CtfFitParams(mean, mean, 0.0, phase)
-    background = fit_background(profile[radii], radius, ctf_squared(params_tensor(start, optics, spectrum.device),
+    background = fit_background(profile[radii], radius, ctf_squared(fit_params(start, optics, spectrum.device),
                                                                       ring_s2)[0], weights, basis)
     samples = _band_samples(spectrum, grid, band, background, optics)
     half_step, angle_step = (50.0, 5.0) if settings.exhaustive else (100.0, 15.0)
@@ -110,7 +110,7 @@ def estimate_ctf(spectrum: torch.Tensor, pixel_size: float, settings: CtfSetting
     fit_phase = settings.phase_search is not None
     params, score = refine_fit(samples.every(2), guess, settings.astigmatism, fit_phase, limits)
     equiphase, eq_counts = radial_profile(spectrum, equivalent_radius(grid, params, optics), grid.n_bins, band)
-    background = fit_background(equiphase[radii], radius, ctf_squared(params_tensor(
+    background = fit_background(equiphase[radii], radius, ctf_squared(fit_params(
         CtfFitParams(params.mean_defocus, params.mean_defocus, 0.0, params.phase_shift), optics, spectrum.device),
         ring_s2)[0], ring_weights(equiphase, eq_counts)[radii], basis)
     samples = _band_samples(spectrum, grid, band, background, optics)
@@ -136,7 +136,7 @@ def _processed_profiles(spectrum: torch.Tensor, grid: SpectrumGrid, fit: Backgro
     rotational = (rotational - fit.background(bins)) / scale
     equiphase = (rings.equiphase - fit.background(bins)) / scale
     processed = (spectrum - fit.background(grid.radius)) / fit.envelope(grid.radius).abs().clamp_min(1e-30)
-    model = ctf_squared(params_tensor(params, optics, spectrum.device), grid.s2.reshape(-1),
+    model = ctf_squared(fit_params(params, optics, spectrum.device), grid.s2.reshape(-1),
                         grid.azimuth.reshape(-1))[0].reshape(grid.box, grid.box)
     diagnostic = _diagnostic(processed, model, equiphase, grid, fit.basis.r_min, fit.basis.r_max, params, optics)
     return rotational.cpu().numpy(), equiphase.cpu().numpy(), diagnostic

@@ -7,6 +7,7 @@ Parameters are normalised as CTFFIND reports them: U ≥ V and the angle in (−
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -53,8 +54,6 @@ class CtfFitParams:
     @classmethod
     def from_astigmatism(cls, mean: float, a_cos: float, a_sin: float, phase: float = 0.0) -> CtfFitParams:
         """From the mean defocus and the half-astigmatism vector (A cos 2θ, A sin 2θ), Å."""
-        import math
-
         half = math.hypot(a_cos, a_sin)
         return cls(mean + half, mean - half, 0.5 * math.degrees(math.atan2(a_sin, a_cos)), phase).normalised()
 
@@ -65,6 +64,14 @@ def hypotheses(optics: Optics, defocus_u: torch.Tensor, defocus_v: torch.Tensor,
     return CtfParams.from_values(defocus_u=defocus_u, defocus_v=defocus_v, defocus_angle=angle,
                                  voltage=optics.voltage, cs=optics.cs, amplitude_contrast=optics.amplitude_contrast,
                                  phase_shift=phase, dtype=torch.float64, device=defocus_u.device)
+
+
+def fit_params(params: CtfFitParams, optics: Optics, device: torch.device | str | None = None) -> CtfParams:
+    """em.ctf.CtfParams (B = 1, float64) of one fitted CTF."""
+    def one(value: float) -> torch.Tensor:
+        return torch.tensor([value], dtype=torch.float64, device=device)
+
+    return hypotheses(optics, one(params.defocus_u), one(params.defocus_v), one(params.angle), one(params.phase_shift))
 
 
 def ctf_squared(params: CtfParams, s2: torch.Tensor, azimuth: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,4 +89,4 @@ def phase_of(params: CtfParams, s2: torch.Tensor, azimuth: torch.Tensor) -> torc
     return ctf_phase(params, s2, defocus_at_azimuth(params, azimuth))
 
 
-__all__ = ["Optics", "CtfFitParams", "hypotheses", "ctf_squared", "phase_of"]
+__all__ = ["Optics", "CtfFitParams", "hypotheses", "fit_params", "ctf_squared", "phase_of"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from vitreo.em.ctf import ctf_zeros, electron_wavelength
-from vitreo.preprocess.ctf_model import CtfFitParams, Optics, hypotheses, phase_of
+from vitreo.em.ctf import _frequency_at_phase, ctf_zeros
+from vitreo.preprocess.ctf_model import CtfFitParams, Optics, fit_params, phase_of
 from vitreo.preprocess.ctf_spectrum import SpectrumGrid, radial_profile
 
 
@@ -35,25 +35,15 @@ class RingStatistics:
     fit_resolution: float
 
 
-def params_tensor(params: CtfFitParams, optics: Optics, device: torch.device | str | None = None) -> object:
-    """em.ctf.CtfParams of one fit."""
-    t = lambda v: torch.tensor([v], dtype=torch.float64, device=device)  # noqa: E731
-    return hypotheses(optics, t(params.defocus_u), t(params.defocus_v), t(params.angle), t(params.phase_shift))
-
-
 def equivalent_radius(grid: SpectrumGrid, params: CtfFitParams, optics: Optics) -> torch.Tensor:
-    """Per pixel (N, N): the radius (Fourier px) at which the mean-defocus CTF has the pixel's phase."""
-    chi = phase_of(params_tensor(params, optics, grid.s2.device), grid.s2.reshape(-1), grid.azimuth.reshape(-1))[0]
-    wavelength = float(electron_wavelength(optics.voltage))
-    a = math.pi * wavelength * params.mean_defocus
-    b = 0.5 * math.pi * optics.cs * 1e7 * wavelength**3
-    q = optics.amplitude_contrast
-    constant = math.radians(params.phase_shift) + math.atan(q / math.sqrt(1.0 - q * q))
-    rhs = chi - constant
-    disc = a * a - 4.0 * b * rhs
-    s2 = 2.0 * rhs / (a + torch.sqrt(disc.clamp_min(0.0)))
-    ok = (disc >= 0) & (rhs >= 0)
-    s_eq = torch.where(ok, s2.clamp_min(0.0).sqrt(), grid.s2.reshape(-1).sqrt())
+    """Per pixel (N, N): the radius (Fourier px) at which the mean-defocus CTF has the pixel's phase
+    (the pixel's own radius where that phase is out of the mean-defocus CTF's reach)."""
+    chi = phase_of(fit_params(params, optics, grid.s2.device), grid.s2.reshape(-1), grid.azimuth.reshape(-1))
+    mean = params.mean_defocus
+    round_params = fit_params(CtfFitParams(mean, mean, 0.0, params.phase_shift), optics, grid.s2.device)
+    # em.ctf's solver of χ(s) = target for the smallest s (the same quadratic in s² as ctf_zeros)
+    s_eq = _frequency_at_phase(round_params, round_params.defocus_u, chi)[0]
+    s_eq = torch.where(torch.isfinite(s_eq), s_eq, grid.s2.reshape(-1).sqrt())
     return (s_eq * grid.box * grid.pixel_size).reshape(grid.box, grid.box)
 
 
@@ -66,7 +56,7 @@ def ring_statistics(spectrum: torch.Tensor, grid: SpectrumGrid, params: CtfFitPa
     bins = torch.arange(n_bins, dtype=torch.float64, device=spectrum.device)
     frequency = bins / (grid.box * grid.pixel_size)
     mean = params.mean_defocus
-    mean_params = params_tensor(CtfFitParams(mean, mean, 0.0, params.phase_shift), optics, spectrum.device)
+    mean_params = fit_params(CtfFitParams(mean, mean, 0.0, params.phase_shift), optics, spectrum.device)
     chi = phase_of(mean_params, frequency.square(), torch.zeros_like(frequency))[0]
     model = torch.sin(chi).square()
     valid = (bins >= r_min) & (bins <= grid.box // 2) & (counts > 0)
@@ -112,4 +102,4 @@ def _fit_resolution(correlation: torch.Tensor, threshold: torch.Tensor, frequenc
     return float(1.0 / frequency[best])
 
 
-__all__ = ["RingStatistics", "ring_statistics", "equivalent_radius", "params_tensor"]
+__all__ = ["RingStatistics", "ring_statistics", "equivalent_radius"]

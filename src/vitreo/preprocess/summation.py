@@ -37,8 +37,8 @@ def output_shape(shape: tuple[int, int], bin_factor: float) -> tuple[int, int]:
 def frame_dose_weights(out_shape: tuple[int, int], pixel_size: float, n_frames: int, dose_per_frame: float,
                        voltage: float, pre_exposure: float, device: torch.device | str | None = None) -> torch.Tensor:
     """Dose weights (F, Yo, Xo//2+1) on the output rfft grid; ``pixel_size`` of the output (Å)."""
-    k = rfft_radius(out_shape, device, torch.float64) / pixel_size
-    return dose_weights(k, n_frames, dose_per_frame, voltage, pre_exposure).to(torch.float32)
+    k = rfft_radius(out_shape, device, torch.float32) / pixel_size
+    return dose_weights(k, n_frames, dose_per_frame, voltage, pre_exposure)
 
 
 def shifted_spectra(spectra: torch.Tensor, shifts: torch.Tensor, shape: tuple[int, int],
