@@ -4,7 +4,9 @@ The Extract job cuts every true particle at its true coordinate (box 100, float1
 normalisation and contrast inversion), with one and with two worker processes. Accuracy: each
 particle's centre, found by cross-correlating it with the CTF-affected projection of the true map
 in its true orientation, against where the truth's origins put it (box centre − origin); and the
-mean and standard deviation of each particle's background after normalisation.
+mean and standard deviation of each particle's background after normalisation (float16 stacks).
+Boxes under opaque ice contamination hold no electrons and cannot be normalised; they are counted
+as blank and left out of the accuracy figures.
 
 Usage: python benchmarks/bench_extract.py [--preset tutorial] [--data DIR] [--micrographs N]
 ``--data`` reuses a dataset made with `vitreo simulate --micrographs-only`.
@@ -124,10 +126,11 @@ def main() -> None:
         particles = blocks["particles"]
         pixel = float(blocks["optics"]["rlnImagePixelSize"][0])
         volume, _ = read_mrc("truth/map.mrc")
-        errors = centring_errors(particles, pixel, volume)
-        images = read_images(particles["rlnImageName"])
+        images = read_images(particles["rlnImageName"]).astype(np.float64)
         background = background_mask(BOX, default_bg_radius(BOX)).numpy()
         means, stds = images[:, background].mean(1), images[:, background].std(1)
+        blank = stds < 1e-6  # boxes under opaque contamination: no electrons, nothing to normalise
+        errors = centring_errors(particles.select(~blank), pixel, volume)
         report = {
             "benchmark": "extract",
             "preset": args.preset,
@@ -137,12 +140,13 @@ def main() -> None:
             "float16": True,
             "particles_per_s_1_process": round(len(particles) / one, 1),
             "particles_per_s_2_processes": round(len(particles) / two, 1),
+            "blank_boxes": int(blank.sum()),
             "centre_error_px": {"median": round(float(np.median(errors)), 3),
                                 "p95": round(float(np.percentile(errors, 95)), 3),
-                                "max": round(float(errors.max()), 3),
+                                "p99": round(float(np.percentile(errors, 99)), 3),
                                 "fraction_within_1px": round(float((errors < 1).mean()), 4)},
-            "background_mean_max_abs": round(float(np.abs(means).max()), 4),
-            "background_std_max_dev": round(float(np.abs(stds - 1).max()), 4),
+            "background_mean_max_abs": round(float(np.abs(means[~blank]).max()), 4),
+            "background_std_max_dev": round(float(np.abs(stds[~blank] - 1).max()), 4),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
     finally:

@@ -93,10 +93,16 @@ def test_a_job_where_no_movie_succeeds_fails(in_project: Path) -> None:
     write_mrc("Import/bad/gain.mrc", np.ones((256, 512), np.float32), 4.5)
     with pytest.raises(InputError, match="no movie could be motion-corrected"):
         motioncorr("MotionCorr/job011", fn_gain_ref="Import/bad/gain.mrc", patch_x="1", patch_y="1")
-    write_mrc("Import/bad/rotated_gain.mrc", np.ones((512, 512), np.float32), 4.5)
+    gain = np.ones((512, 512), np.float32)
+    gain[0, :3] = 0.0  # dead pixels
+    write_mrc("Import/bad/rotated_gain.mrc", gain, 4.5)
+    Path("Import/bad/defects.txt").write_text("100 200 4 3\n7 9\n")
     motioncorr("MotionCorr/job012", fn_gain_ref="Import/bad/rotated_gain.mrc", gain_rot="90 degrees (1)",
-               patch_x="1", patch_y="1", last_frame_sum="6")
+               fn_defect="Import/bad/defects.txt", patch_x="1", patch_y="1", last_frame_sum="6")
     assert Path("MotionCorr/job012/Micrographs/mic002.mrc").exists()
+    assert "Filled 16 defect pixels" in Path("MotionCorr/job012/Micrographs/mic002.log").read_text()
+    assert read_star("MotionCorr/job012/Micrographs/mic002.star")["general"]["rlnMicrographDefectFile"] == \
+        "Import/bad/defects.txt"
     shutil.rmtree("MotionCorr/job011")
 
 

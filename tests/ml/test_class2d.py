@@ -29,6 +29,7 @@ from vitreo.io.star import Table, read_star
 from vitreo.ml.class2d import Class2DResult, Class2DSettings, run_class2d
 from vitreo.ml.evaluate import in_plane_errors, junk_separation, match_projections, predicted_rotations
 from vitreo.ml.files import read_iteration
+from vitreo.ml.optimiser import ProgressEvent
 from vitreo.ml.select import (
     class_averages_table,
     classes_by_rule,
@@ -149,9 +150,13 @@ def test_continue_from_an_optimiser_file(run: Run, tmp_path: Path) -> None:
     prefix = tmp_path / "run"
     run_class2d(run.star, prefix, first, project_dir=run.project)
     saved = read_iteration(tmp_path / "run_it002_optimiser.star", run.project)
-    result = run_class2d(run.star, prefix, replace_settings(nr_iter=3), project_dir=run.project,
+    events: list[ProgressEvent] = []
+    result = run_class2d(run.star, prefix, replace_settings(nr_iter=3), events.append, project_dir=run.project,
                          continue_from=tmp_path / "run_it002_optimiser.star")
     assert [s.iteration for s in result.iterations] == [3]
+    assert {e.iteration for e in events} == {3} and events[-1].stage == "maximisation"
+    done = [e.done for e in events if e.stage == "expectation"]
+    assert done == sorted(done) and done[-1] == N
     assert (tmp_path / "run_it003_data.star").is_file()
     again = read_iteration(tmp_path / "run_it002_optimiser.star", run.project)
     assert torch.allclose(again.model.references, saved.model.references)

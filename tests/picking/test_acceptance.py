@@ -10,7 +10,6 @@ The same measurements on the tutorial preset are in benchmarks/bench_autopick.py
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

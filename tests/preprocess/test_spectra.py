@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vitreo.preprocess.spectra import movie_spectrum, tile_spectrum
+from vitreo.preprocess.alignment import taper_window
+from vitreo.preprocess.spectra import TILE_TAPER, movie_spectrum, tile_spectrum
 
 
 def test_movie_spectrum_crops_to_about_1_4_angstrom_as_relion() -> None:
@@ -22,4 +23,5 @@ def test_tile_spectrum_of_white_noise_is_flat_and_centred() -> None:
     assert spectrum.shape == (128, 128)
     ring = spectrum[20:108, 20:108]
     assert float(ring.std() / ring.mean()) < 0.15
-    assert float(ring.mean()) == pytest.approx(128.0, rel=0.05)  # √(σ² · N²) for unit variance
+    window = taper_window((128, 128), dtype=torch.float64, fraction=TILE_TAPER)
+    assert float(ring.mean()) == pytest.approx(float(window.square().sum().sqrt()), rel=0.05)  # √(σ² Σ w²)

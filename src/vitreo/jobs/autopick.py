@@ -6,8 +6,8 @@ rlnAnglePsi), the index ``autopick.star`` (data_coordinate_files), ``summary.sta
 mean FOM per micrograph) and ``logfile.pdf``; with "Write FOM maps" also
 ``Movies/<name>_autopick_fom.mrcs``. Template picking also keeps its references
 (``references.star`` / ``.mrcs``, in the contrast of extracted particles; rlnClassNumber indexes
-them), which Sort can compare the extracted particles with. Micrographs are picked in ``nr_mpi`` worker processes.
-Continuing picks only micrographs without a coordinate file, unless FOM maps are read or
+them), which Sort can compare the extracted particles with. Micrographs are picked in ``nr_mpi``
+worker processes. Continuing picks only micrographs without a coordinate file, unless FOM maps are read or
 written (then all are re-picked, as RELION does). A micrograph that cannot be picked is
 reported and the others are still picked; the job then fails, and continuing retries it.
 """
@@ -167,7 +167,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
 
 def _pick_all(task: AutopickTask, todo: list, params: Params, ctx: JobContext) -> list[PickResult]:
     ctx.progress.start("auto-picking", len(todo))
-    workers = params.integer("nr_mpi") if "nr_mpi" in params else 1
+    workers = params.integer("nr_mpi")
     results: list[PickResult] = []
     notes: set[str] = set()
     for _, result in map_unordered(task, todo, workers):
@@ -224,8 +224,7 @@ def job_spec() -> JobSpec:
         label_for=_label,
         validate=_validate,
         continue_rule=ContinueRule.NEW_INPUTS_ONLY,
-        gentle_clean=("Movies/*_fom.mrcs",),
-        harsh_clean=("Movies/*_fom.mrcs",),
+        gentle_clean=("**/*_autopick_fom.mrcs",),  # FOM maps: large, and re-made by picking again
         hidden_name=".gui_autopick",
         summary="Pick particles by template matching, a Gaussian blob or Laplacian-of-Gaussian blob detection.",
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from vitreo.io.coords import coordinate_file_for, read_coordinates
 from vitreo.io.errors import InputError
 from vitreo.io.optics import with_optics
@@ -137,19 +139,22 @@ def _reextraction(params: Params, micrographs: MicrographTable) -> list[tuple[Mi
     if not isinstance(particles, Table) or "rlnMicrographName" not in particles or "rlnCoordinateX" not in particles:
         raise InputError(path, "no particles with rlnMicrographName and rlnCoordinateX/Y to re-extract")
     image_pixel = with_optics(particles, optics)["rlnImagePixelSize"] if isinstance(optics, Table) else None
+    names, which = np.unique(particles["rlnMicrographName"].astype(str), return_inverse=True)
     by_stem = {Path(e.name).stem: e for e in micrographs.entries}
     centre = tuple(params.number(f"recenter_{axis}") for axis in "xyz")
     found = []
-    names = particles["rlnMicrographName"].astype(str)
-    for stem, entry in by_stem.items():
-        rows = [i for i, name in enumerate(names) if Path(name).stem == stem]
-        if not rows:
+    for index, name in enumerate(names):
+        entry = by_stem.get(Path(name).stem)
+        if entry is None:
             continue
+        rows = np.flatnonzero(which == index)
         pixel = float(image_pixel[rows[0]]) if image_pixel is not None else entry.pixel_size
         table = reextraction_coordinates(particles.select(rows), entry.pixel_size, pixel,
                                          recenter=params.flag("do_recenter"),
                                          reset_offsets=params.flag("do_reset_offsets"), centre=centre)
         found.append((entry, table))
+    order = {entry.name: i for i, entry in enumerate(micrographs.entries)}
+    found.sort(key=lambda pair: order[pair[0].name])
     if not found:
         raise InputError(path, f"none of its particles is on a micrograph of {micrographs.path}")
     return found

@@ -16,6 +16,7 @@ import torch
 
 from vitreo.em.ctf import ctf_2d, ctf_weights
 from vitreo.em.fourier import shell_index, shift_phases
+from vitreo.em.fsc import shell_sums
 from vitreo.em.masks import apply_mask
 from vitreo.ml.model import MlModel
 from vitreo.ml.particles import ParticleSet
@@ -38,7 +39,7 @@ class ExperimentalBatch:
     """B prepared particles on F pixels.
 
     ``data`` (B, F) complex X; ``ctf_model`` (B, F) the factor on a projection P in the model
-    X ≈ ctf_model·P; ``ctf_data`` (B, F) the factor on X for back-projection (None: X as is);
+    X ≈ ctf_model·P; ``ctf_data`` (B, F) the factor on X for back-projection;
     ``ctf_weight`` (B, F) the back-projected weight; ``inv_sigma2`` (B, F) 1/σ² of the group;
     ``lik_inv_sigma2`` (B, F) the same times the pixel's likelihood weight; ``scale`` (B,) the
     group's intensity scale (included in the CTF factors); ``offsets`` (B, 2) pixels; ``power_shells``
@@ -49,7 +50,7 @@ class ExperimentalBatch:
     ids: torch.Tensor
     data: torch.Tensor
     ctf_model: torch.Tensor
-    ctf_data: torch.Tensor | None
+    ctf_data: torch.Tensor
     ctf_weight: torch.Tensor
     inv_sigma2: torch.Tensor
     lik_inv_sigma2: torch.Tensor
@@ -66,7 +67,7 @@ class ExperimentalBatch:
     def select(self, rows: torch.Tensor) -> ExperimentalBatch:
         """The particles at ``rows`` (indices into the batch)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return ExperimentalBatch(**{name: None if value is None else value[rows] for name, value in values.items()})
+        return ExperimentalBatch(**{name: value[rows] for name, value in values.items()})
 
 
 def prepare_batch(
@@ -106,19 +107,14 @@ def prepare_batch(
         factors = ctf_weights(pixels.gather(ctf), particles.ctf_premultiplied)
         ctf_model, ctf_data, ctf_weight = factors.model, factors.data, factors.weight
     else:
-        ctf_model = torch.ones(len(ids), len(pixels), device=device)
-        ctf_data, ctf_weight = None, ctf_model
+        ctf_model = ctf_data = ctf_weight = torch.ones(len(ids), len(pixels), device=device)
+    if ctf_data is None:  # CTF-premultiplied images are back-projected as they are
+        ctf_data = torch.ones_like(ctf_model)
     ctf_model = ctf_model * scale[:, None]
-    ctf_data = ctf_data * scale[:, None] if ctf_data is not None else None
+    ctf_data = ctf_data * scale[:, None]
     ctf_weight = ctf_weight * (scale * scale)[:, None]
     power = data.real.square() + data.imag.square()
-    full_shells = shell_index(shape, device).reshape(-1)
-    n_shells = box // 2 + 1
-    keep = full_shells < n_shells
-    flat_power = spectra.real.square() + spectra.imag.square()
-    power_shells = flat_power.new_zeros(len(ids), n_shells).index_add_(
-        1, full_shells[keep], flat_power.reshape(len(ids), -1)[:, keep]
-    )
+    power_shells = shell_sums(spectra.real.square() + spectra.imag.square(), shell_index(shape, device), box // 2 + 1)
     weight = pixels.likelihood_weight
     sigma2 = model.sigma2_noise.to(device=device, dtype=torch.float64)[group][:, shells].clamp_min(1e-30)
     return ExperimentalBatch(

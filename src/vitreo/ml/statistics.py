@@ -93,8 +93,7 @@ class SufficientStatistics:
         flat = weights.reshape(b * t, r)
         per_reference = weights.sum(dim=1)  # (B, R)
         x = batch.data
-        x_data = x if batch.ctf_data is None else x * batch.ctf_data
-        y = ((x_data * batch.inv_sigma2)[:, None, :] * phases[None]).reshape(b * t, -1)
+        y = ((x * batch.ctf_data * batch.inv_sigma2)[:, None, :] * phases[None]).reshape(b * t, -1)
         data = _complex(timer.matmul(flat.T, stack_complex(y)))
         weight = timer.matmul(per_reference.T, batch.ctf_weight * batch.inv_sigma2)
         conj_projections = torch.cat([projections.real, -projections.imag], dim=-1)

@@ -9,9 +9,10 @@ RELION's background ring), the cross term of RELION's squared difference is
 computed for batches of templates (references × in-plane angles) by FFTs. The figure of merit
 is its signal-to-noise ratio against white background noise of standard deviation σ(t):
 
-    FOM(t) = c(t) / (s · σ(t) · √(Σ_v A(v)²)),      s = W/N (the shrink factor),
+    FOM(t) = c(t) / (σ(t) · √(s² Σ_v A(v)² + (Σ_v A(v))² / n)),    s = W/N (the shrink factor),
 
-which is N(0, 1) on pure noise, so thresholds read as significance. It is the probability ratio
+with n the pixels of the background ring (the second term is the noise of μ). It is N(0, 1) on
+pure noise, so thresholds read as significance. It is the probability ratio
 of RELION's picker with the template's grey scale fitted at every position: the log ratio of
 P(template + noise) to P(background) is FOM²/2 at the best grey scale, so the FOM does not
 depend on the references' absolute grey scale. σ is floored at half its median over the

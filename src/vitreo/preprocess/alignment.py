@@ -57,11 +57,11 @@ def crop_spectra(spectra: torch.Tensor, shape: tuple[int, int], grid: tuple[int,
 
 
 def taper_window(grid: tuple[int, int], device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Separable raised-cosine edge taper (H, W): 0 → 1 over ``TAPER_FRACTION`` of each side."""
+                 dtype: torch.dtype = torch.float32, fraction: float = TAPER_FRACTION) -> torch.Tensor:
+    """Separable raised-cosine edge taper (H, W): 0 → 1 over ``fraction`` of each side."""
     ramps = []
     for n in grid:
-        width = max(1, int(round(n * TAPER_FRACTION)))
+        width = max(1, int(round(n * fraction)))
         ramp = torch.ones(n, device=device, dtype=dtype)
         edge = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(width, device=device, dtype=dtype) + 0.5) / width)
         ramp[:width] = edge

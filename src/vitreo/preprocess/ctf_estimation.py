@@ -1,12 +1,15 @@
 """CTF estimation of one micrograph, end to end (CTFFIND4's approach).
 
 1. the amplitude spectrum: given (RELION's ``_PS.mrc``) or averaged over tiles of the
-   micrograph (``spectra.tile_spectrum``), optionally on a central window only;
+   micrograph (``spectra.tile_spectrum``), optionally on a central window only; the fit band
+   leaves out the central cross and streaks through the origin (``ctf_spectrum``);
 2. the mean defocus (and phase shift) by exhaustive search on the rotational average with a
    fitted smooth background and envelope (``ctf_search``, ``ctf_background``);
-3. the astigmatism by exhaustive search on the 2D spectrum, then local refinement of all
-   parameters (``ctf_refine``); background and envelope are refitted to the astigmatism-
-   corrected (equi-phase) profile and the refinement repeated once;
+3. the astigmatism by exhaustive search on the 2D spectrum and local refinement of all
+   parameters (``ctf_refine``); with several 1D candidates, the one whose astigmatism-
+   corrected (equi-phase) profile is best explained by background + envelope × CTF² wins
+   (2D scores are not comparable across candidates: each has its own background); the
+   refinement is repeated with the background of that profile;
 4. quality: the fit's score (rlnCtfFigureOfMerit), the equi-phase profile, ring-by-ring
    correlation and the fit resolution (rlnCtfMaxResolution) (``ctf_quality``), and a
    diagnostic image as CTFFIND draws it.
@@ -25,10 +28,11 @@ from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, fit_p
 from vitreo.preprocess.ctf_quality import RingStatistics, equivalent_radius, ring_statistics
 from vitreo.preprocess.ctf_refine import refine_fit
 from vitreo.preprocess.ctf_search import BandSamples, band_samples, search_astigmatism, search_mean_defocus
-from vitreo.preprocess.ctf_spectrum import SpectrumGrid, radial_profile
+from vitreo.preprocess.ctf_spectrum import SpectrumGrid, radial_profile, streak_mask
 from vitreo.preprocess.spectra import tile_spectrum
 
 ASTIGMATISM_SEARCH = 1000.0  # Å: half-astigmatism searched at least up to this (or 3 × the expected astigmatism)
+CANDIDATES = 1  # 1D candidates taken on to 2D (more were no better on simulated data, and slower)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def estimate_ctf(spectrum: torch.Tensor, pixel_size: float, settings: CtfSetting
         raise ValueError(f"resolution band {settings.res_min}–{settings.res_max} Å leaves too few rings in a "
                          f"{grid.box}-px spectrum at {pixel_size:.3f} Å/px")
     band = grid.band(r_min, r_max)
+    band = band & ~streak_mask(spectrum, grid, band)
     profile, counts = radial_profile(spectrum, grid.radius, grid.n_bins, band)
     radii = torch.arange(math.ceil(r_min), math.floor(r_max) + 1, device=spectrum.device)
     radius = radii.to(torch.float64)
@@ -97,27 +102,42 @@ def estimate_ctf(spectrum: torch.Tensor, pixel_size: float, settings: CtfSetting
     basis = RadialBasis(r_min, r_max)
     optics = settings.optics
     search = (settings.defocus_min, settings.defocus_max, settings.defocus_step)
-    mean, phase = search_mean_defocus(profile[radii], radius, ring_s2, weights, basis, optics, search,
-                                      settings.phase_search)
-    start = CtfFitParams(mean, mean, 0.0, phase)
-    background = fit_background(profile[radii], radius, ctf_squared(fit_params(start, optics, spectrum.device),
-                                                                      ring_s2)[0], weights, basis)
-    samples = _band_samples(spectrum, grid, band, background, optics)
+    candidates = search_mean_defocus(profile[radii], radius, ring_s2, weights, basis, optics, search,
+                                     settings.phase_search)
     half_step, angle_step = (50.0, 5.0) if settings.exhaustive else (100.0, 15.0)
-    guess = search_astigmatism(samples, mean, phase, max(ASTIGMATISM_SEARCH, 1.5 * settings.astigmatism),
-                               half_step, angle_step, settings.astigmatism)
     limits = (settings.defocus_min, settings.defocus_max)
     fit_phase = settings.phase_search is not None
-    params, score = refine_fit(samples.every(2), guess, settings.astigmatism, fit_phase, limits)
-    equiphase, eq_counts = radial_profile(spectrum, equivalent_radius(grid, params, optics), grid.n_bins, band)
-    background = fit_background(equiphase[radii], radius, ctf_squared(fit_params(
-        CtfFitParams(params.mean_defocus, params.mean_defocus, 0.0, params.phase_shift), optics, spectrum.device),
-        ring_s2)[0], ring_weights(equiphase, eq_counts)[radii], basis)
+    best: tuple[float, CtfFitParams, BackgroundFit] | None = None
+    for mean, phase in candidates[:CANDIDATES]:
+        start = CtfFitParams(mean, mean, 0.0, phase)
+        background = fit_background(profile[radii], radius, ctf_squared(fit_params(start, optics, spectrum.device),
+                                                                          ring_s2)[0], weights, basis)
+        samples = _band_samples(spectrum, grid, band, background, optics)
+        guess = search_astigmatism(samples, mean, phase, max(ASTIGMATISM_SEARCH, 1.5 * settings.astigmatism),
+                                   half_step, angle_step, settings.astigmatism)
+        params, _ = refine_fit(samples.every(2), guess, settings.astigmatism, fit_phase, limits)
+        corrected = _equiphase_fit(spectrum, grid, band, radii, params, optics, basis)
+        if best is None or corrected.rss < best[0]:
+            best = (corrected.rss, params, corrected)
+    assert best is not None
+    _, params, background = best
     samples = _band_samples(spectrum, grid, band, background, optics)
     params, score = refine_fit(samples, params, settings.astigmatism, fit_phase, limits)
     rings = ring_statistics(spectrum, grid, params, optics, r_min)
     return CtfEstimate(params, score, rings, *_processed_profiles(spectrum, grid, background, rings, params, optics),
                        pixel_size, grid.box)
+
+
+def _equiphase_fit(spectrum: torch.Tensor, grid: SpectrumGrid, band: torch.Tensor, radii: torch.Tensor,
+                   params: CtfFitParams, optics: Optics, basis: RadialBasis) -> BackgroundFit:
+    """Background and envelope of the astigmatism-corrected (equi-phase) profile under ``params``; its
+    residual compares candidate fits on the same footing."""
+    equiphase, counts = radial_profile(spectrum, equivalent_radius(grid, params, optics), grid.n_bins, band)
+    mean = CtfFitParams(params.mean_defocus, params.mean_defocus, 0.0, params.phase_shift)
+    ring_s2 = grid.frequency(radii.to(torch.float64)) ** 2
+    model = ctf_squared(fit_params(mean, optics, spectrum.device), ring_s2)[0]
+    return fit_background(equiphase[radii], radii.to(torch.float64), model, ring_weights(equiphase, counts)[radii],
+                          basis)
 
 
 def _band_samples(spectrum: torch.Tensor, grid: SpectrumGrid, band: torch.Tensor, fit: BackgroundFit,

@@ -3,7 +3,8 @@ rotational average, then the astigmatism on the 2D spectrum.
 
 1D: every defocus from ``min`` to ``max`` in ``step`` (× every phase shift when asked) is
 scored by the weighted residual of the best background + envelope × CTF² fit
-(``ctf_background``); the best is refined on a 10× finer grid around it. Hypotheses with
+(``ctf_background``); the few deepest local minima are refined on a 10× finer grid and the
+best of them goes on to 2D. Hypotheses with
 fewer than ``MIN_ZEROS`` CTF zeros inside the fit band are not considered (when others
 are): their smooth CTF² can be mistaken for background.
 
@@ -27,6 +28,7 @@ from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, hypot
 FINE_FACTOR = 10  # the 1D refinement grid is this much finer than the search step
 HYPOTHESIS_CHUNK = 256  # 2D hypotheses scored at once (bounds memory: chunk × pixels)
 MIN_ZEROS = 2  # CTF zeros a hypothesis must place inside the fit band
+REFINED_MINIMA = 3  # deepest coarse 1D minima refined on the fine grid (the grid can miss the true one's depth)
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,13 @@ def band_samples(values: torch.Tensor, s2: torch.Tensor, azimuth: torch.Tensor, 
 
 def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.Tensor, weights: torch.Tensor,
                         basis: RadialBasis, optics: Optics, defocus: tuple[float, float, float],
-                        phases: tuple[float, float, float] | None) -> tuple[float, float]:
-    """Best (mean defocus Å, phase shift °) for a rotational average ``profile`` at ``radius`` (Fourier px)."""
+                        phases: tuple[float, float, float] | None) -> list[tuple[float, float]]:
+    """Candidate (mean defocus Å, phase shift °) for a rotational average ``profile`` at ``radius``
+    (Fourier px), best first: the deepest local minima of the residual over the defocus grid, each refined."""
     basis_values = basis(radius)
 
-    def best(defoci: torch.Tensor, phase_values: torch.Tensor) -> tuple[float, float]:
+    def residuals(defoci: torch.Tensor, phase_values: torch.Tensor) -> torch.Tensor:
+        """Residual (D, P) of every defocus × phase hypothesis (inf where ruled out)."""
         d, p = torch.meshgrid(defoci, phase_values, indexing="ij")
         d, p = d.reshape(-1), p.reshape(-1)
         params = hypotheses(optics, d, d, torch.zeros_like(d), p)
@@ -85,18 +89,35 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
         zeros = _zeros_between(params, s2[0], s2[-1])
         if bool((zeros >= MIN_ZEROS).any()):
             rss = torch.where(zeros >= MIN_ZEROS, rss, torch.full_like(rss, math.inf))
-        index = int(torch.argmin(rss))
-        return float(d[index]), float(p[index])
+        return rss.reshape(len(defoci), len(phase_values))
 
     low, high, step = defocus
     grid = torch.arange(low, high + 0.5 * step, step, dtype=torch.float64, device=profile.device)
     phase_grid = _phase_grid(phases, profile.device)
-    d0, p0 = best(grid, phase_grid)
+    coarse = residuals(grid, phase_grid)
+    per_defocus, best_phase = coarse.min(dim=1)
     fine = torch.arange(-step, step + 1e-9, step / FINE_FACTOR, dtype=torch.float64, device=profile.device)
-    if phases is None:
-        return best((d0 + fine).clamp_min(1.0), phase_grid)
-    fine_phases = p0 + torch.linspace(-phases[2], phases[2], 11, dtype=torch.float64, device=profile.device)
-    return best((d0 + fine).clamp_min(1.0), fine_phases)
+    found = []
+    for index in _local_minima(per_defocus)[:REFINED_MINIMA]:
+        d0, p0 = float(grid[index]), float(phase_grid[best_phase[index]])
+        fine_phases = phase_grid if phases is None else p0 + torch.linspace(-phases[2], phases[2], 11,
+                                                                             dtype=torch.float64, device=grid.device)
+        defoci = (d0 + fine).clamp_min(1.0)
+        rss = residuals(defoci, fine_phases)
+        flat = int(torch.argmin(rss))
+        found.append((float(rss.flatten()[flat]), float(defoci[flat // rss.shape[1]]),
+                      float(fine_phases[flat % rss.shape[1]])))
+    return [(d, p) for _, d, p in sorted(found)]
+
+
+def _local_minima(values: torch.Tensor) -> list[int]:
+    """Indices of the finite local minima of a 1D curve, deepest first (the global minimum at least)."""
+    inf = torch.full((1,), math.inf, dtype=values.dtype, device=values.device)
+    padded = torch.cat([inf, values, inf])
+    minima = torch.nonzero((values <= padded[:-2]) & (values <= padded[2:]) & torch.isfinite(values)).flatten()
+    if minima.numel() == 0:
+        minima = torch.argmin(values).reshape(1)
+    return [int(i) for i in minima[torch.argsort(values[minima])]]
 
 
 def _zeros_between(params: object, s2_low: torch.Tensor, s2_high: torch.Tensor) -> torch.Tensor:
@@ -159,5 +180,5 @@ def _phase_grid(phases: tuple[float, float, float] | None, device: torch.device 
     return torch.arange(low, high + 0.5 * step, step, dtype=torch.float64, device=device)
 
 
-__all__ = ["BandSamples", "band_samples", "search_mean_defocus", "search_astigmatism", "fit_score", "weighted_ncc",
+__all__ = ["BandSamples", "band_samples", "search_mean_defocus", "REFINED_MINIMA", "search_astigmatism", "fit_score", "weighted_ncc",
            "astigmatism_penalty", "FINE_FACTOR"]

@@ -5,7 +5,9 @@ index along kx of the micrograph (y, x) it came from; its pixel size p (Å) give
 frequencies s = |k| / (N·p) in 1/Å and azimuths α = atan2(ky, kx) (radians, from +x
 towards +y), the angles of RELION's rlnDefocusAngle. Only half the plane is used (the
 spectrum is centro-symmetric), and the central cross |kx| ≤ 1 or |ky| ≤ 1 is left out
-(tile edges and detector read-out put artefacts there).
+(tile edges and detector read-out put artefacts there). Streaks through the origin (the
+spectrum of a straight carbon edge, a broadened cross) are found as azimuths whose mean power
+over the band stands out (robust z-score above ``STREAK_Z``) and left out too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 import torch
 
 CROSS_HALF_WIDTH = 1.0  # Fourier pixels on either side of the axes left out of the fit
+STREAK_Z = 4.0  # robust z-score of an azimuth's mean relative power that marks a streak
+AZIMUTH_BINS = 180  # 1° bins over the half plane
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,20 @@ class SpectrumGrid:
         return int(self.box / 2 * math.sqrt(2.0)) + 1
 
 
+def streak_mask(spectrum: torch.Tensor, grid: SpectrumGrid, band: torch.Tensor) -> torch.Tensor:
+    """Pixels of ``band`` (N, N) lying on streaks through the origin (see the module docstring),
+    with one azimuth bin of margin on each side."""
+    profile, _ = radial_profile(spectrum, grid.radius, grid.n_bins, band)
+    relative = spectrum / profile[torch.round(grid.radius).long().clamp(0, grid.n_bins - 1)].clamp_min(1e-300) - 1.0
+    bins = torch.floor(torch.rad2deg(grid.azimuth) % 180.0 * AZIMUTH_BINS / 180.0).long() % AZIMUTH_BINS
+    mean, _ = radial_profile(relative, bins.to(relative.dtype), AZIMUTH_BINS, band)
+    median = mean.median()
+    spread = 1.4826 * (mean - median).abs().median().clamp_min(1e-12)
+    bad = (mean - median) / spread > STREAK_Z
+    bad = bad | bad.roll(1) | bad.roll(-1)
+    return band & bad[bins]
+
+
 def radial_profile(values: torch.Tensor, bins: torch.Tensor, n_bins: int, mask: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of ``values`` per integer bin (rounded ``bins``), and the pixel count per bin: each (n_bins,)."""
@@ -67,4 +85,4 @@ def radial_profile(values: torch.Tensor, bins: torch.Tensor, n_bins: int, mask: 
     return sums / counts.clamp_min(1.0), counts
 
 
-__all__ = ["SpectrumGrid", "radial_profile", "CROSS_HALF_WIDTH"]
+__all__ = ["SpectrumGrid", "radial_profile", "streak_mask", "CROSS_HALF_WIDTH", "STREAK_Z"]

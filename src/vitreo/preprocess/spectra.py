@@ -7,7 +7,10 @@ Two sources, both giving the square image CTFFIND reads as an amplitude spectrum
   cropped to a pixel size of at least 1.4 Å (CTFFIND's preferred sampling), then resampled
   to ``box`` by Fourier cropping (RELION ``--grouping_for_ps``);
 - :func:`tile_spectrum`: CTFFIND's own: the mean power spectrum of ``box``² tiles of a
-  micrograph, overlapping by half, each tile's mean removed, square-rooted.
+  micrograph, overlapping by half, square-rooted. Each tile's best plane (mean and linear
+  ramp) is removed and its edges are tapered (raised cosine over ``TILE_TAPER`` of each
+  side), so that ice gradients and carbon edges do not make the tile's edges a step, which
+  would put a bright, broad cross on the spectrum.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import math
 import torch
 
 from vitreo.em.fourier import centred_spectrum, rescale
+from vitreo.preprocess.alignment import taper_window
 
 PS_TARGET_PIXEL = 1.4  # Å; RELION crops the spectrum so its pixel is at least this (CTFFIND 4.1's sampling)
+TILE_TAPER = 1.0 / 8  # fraction of each tile side tapered to zero
 
 
 def movie_spectrum(spectra: torch.Tensor, shape: tuple[int, int], pixel_size: float, group: int,
@@ -47,7 +52,12 @@ def tile_spectrum(image: torch.Tensor, box: int) -> torch.Tensor:
     box = min(box, *(n - n % 2 for n in image.shape[-2:]))
     step = max(1, box // 2)
     tiles = image.unfold(-2, box, step).unfold(-2, box, step).reshape(-1, box, box)
-    tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)
+    coordinate = torch.arange(box, dtype=image.dtype, device=image.device) - (box - 1) / 2.0
+    norm = coordinate.square().sum() * box
+    slope_y = (tiles * coordinate[:, None]).sum(dim=(-2, -1), keepdim=True) / norm
+    slope_x = (tiles * coordinate[None, :]).sum(dim=(-2, -1), keepdim=True) / norm
+    tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True) - slope_y * coordinate[:, None] - slope_x * coordinate[None, :]
+    tiles = tiles * taper_window((box, box), image.device, image.dtype, TILE_TAPER)
     power = torch.zeros((box, box // 2 + 1), dtype=image.dtype, device=image.device)
     for chunk in torch.split(tiles, 64):
         power += torch.fft.rfft2(chunk).abs().square().sum(0)
