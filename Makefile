@@ -21,13 +21,13 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/vitreo demo --out vitreo_demo --force
+	$(VENV)/bin/vitreo demo --out vitreo_demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+	$(VENV)/bin/vitreo bench --dir benchmarks --out benchmarks/results/latest
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -7,9 +7,8 @@ and seconds per micrograph. Then particles are extracted and sorted against the 
 references (every true particle and junk object, with the reference and psi of the best template
 at its position); the ROC AUC says how well the Z-scores put the simulated junk after the particles.
 
-On the tutorial preset the field is so full that most junk lands at the micrograph edges, where
-nothing can be extracted; sorting is therefore also measured on a junk-rich variant (3 micrographs,
-400 particles and 25 % junk each, same physics).
+Junk lies anywhere on the field, as on real grids (``simulate.plan``); sorting is also measured on
+a junk-rich variant (3 micrographs, 400 particles and 25 % junk each, same physics).
 
 Usage: python benchmarks/bench_autopick.py [--preset tutorial] [--data DIR] [--junk-data DIR] [--micrographs N]
 ``--data``/``--junk-data`` reuse datasets made with `vitreo simulate --micrographs-only`; otherwise they
@@ -22,9 +21,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +29,6 @@ import torch
 
 from vitreo.em.ctf import CtfParams
 from vitreo.io.mrc import read_mrc
-from vitreo.io.optics import with_optics
-from vitreo.io.star import read_star
 from vitreo.picking.autopick import LogPicker, LogSettings, PeakSettings, TemplatePicker, TemplateSettings
 from vitreo.picking.evaluate import pick_scores, roc_auc
 from vitreo.picking.extraction import ExtractSettings, cut_boxes, prepare_boxes, select_boxes
@@ -43,13 +37,10 @@ from vitreo.picking.references import References, gaussian_blob, project_map
 from vitreo.picking.sorting import SortSettings, sort_particles
 from vitreo.simulate import preset, simulate_dataset
 
+from simulated_data import peak_rss_mb, scratch_dataset, truth_particles
+
 DIAMETER = 200.0  # Å
 REFERENCE_VIEWS = (0, 2, 5, 8, 11)  # 5 of the 12 30°-views of the D2 asymmetric unit
-
-
-def truth(root: Path) -> tuple[dict, float]:
-    blocks = read_star(root / "truth" / "particles.star")
-    return with_optics(blocks["particles"], blocks["optics"]), float(blocks["optics"]["rlnImagePixelSize"][0])
 
 
 def centres(columns: dict, pixel: float, rows: np.ndarray) -> np.ndarray:
@@ -140,7 +131,7 @@ def junk_rich_sort(root: Path, threshold: float) -> dict[str, float]:
     """Sorting measured on the junk-rich dataset in ``root``."""
     os.chdir(root)
     entries = read_micrograph_table("truth/micrographs.star").entries
-    columns, pixel = truth(root)
+    columns, pixel = truth_particles(root)
     picker, references = template_picker(pixel, threshold)
     picks, _ = run_picker(picker, entries, True)
     return sort_auc(picks, columns, pixel, references, entries)
@@ -157,13 +148,11 @@ def main() -> None:
     parser.add_argument("--blob-threshold", type=float, default=3.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    scratch = Path(tempfile.mkdtemp(prefix="bench_autopick_"))
-    try:
-        root = args.data or simulate_dataset(scratch / "data", preset(args.preset, micrographs_only=True)).root
+    with scratch_dataset(args.preset, args.data, "bench_autopick_") as (scratch, root):
         os.chdir(root)
         entries = read_micrograph_table("truth/micrographs.star").entries
         entries = entries[: args.micrographs] if args.micrographs else entries
-        columns, pixel = truth(root)
+        columns, pixel = truth_particles(root)
         template, references = template_picker(pixel, args.threshold)
         template_picks, template_s = run_picker(template, entries, True)
         blob = TemplatePicker(gaussian_blob(DIAMETER, pixel, -1.0),
@@ -197,10 +186,7 @@ def main() -> None:
         junk_root = args.junk_data or simulate_dataset(
             scratch / "junk", preset(args.preset, micrographs_only=True, **JUNK_RICH)).root
         report["sort_junk_rich"] = {**JUNK_RICH, **junk_rich_sort(junk_root, args.threshold)}
-        report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    finally:
-        os.chdir("/")
-        shutil.rmtree(scratch, ignore_errors=True)
+        report["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(report))
 
 

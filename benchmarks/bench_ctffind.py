@@ -1,6 +1,7 @@
 """Benchmark: CTF estimation of ``vitreo simulate --preset tutorial`` micrographs (2048², 3.54 Å/px).
 
-Each movie is summed with its true motion (the micrograph motion correction would give),
+Each movie is summed with its true motion (the micrograph motion correction would give; a
+``--micrographs-only`` dataset's micrographs are used as they are),
 and the CTF is estimated as CtfFind does with RELION's defaults (box 512, 30–5 Å, defocus
 5,000–50,000 Å in 500 Å steps, dAst 100 Å) from the tile-averaged spectrum. Prints one JSON
 line: seconds per micrograph (spectrum + fit), the median absolute error of the mean
@@ -28,7 +29,7 @@ from vitreo.io.mrc import read_mrc
 from vitreo.io.star import read_star
 from vitreo.preprocess.ctf_estimation import CtfSettings, estimate_ctf, micrograph_spectrum
 from vitreo.preprocess.ctf_model import Optics
-from vitreo.preprocess.motion_model import PolynomialMotion
+from vitreo.em.motion_polynomial import PolynomialMotion
 from vitreo.preprocess.summation import motion_corrected_sum
 from vitreo.simulate import preset, simulate_dataset
 
@@ -60,6 +61,9 @@ def main() -> None:
         pixel = float(optics["rlnMicrographOriginalPixelSize"][0])
         micrographs = []
         for index, name in enumerate(table["rlnMicrographName"][: args.micrographs]):
+            if not name.endswith(".mrcs"):  # a micrographs-only dataset: no movie to sum
+                micrographs.append(read_mrc(root / name)[0])
+                continue
             motion = read_star(root / table["rlnMicrographMetadata"][index])
             g = motion["global_shift"]
             shifts = torch.as_tensor(np.stack([g["rlnMicrographShiftX"], g["rlnMicrographShiftY"]], 1), dtype=torch.float32)
@@ -68,7 +72,7 @@ def main() -> None:
                                      (frames.shape[-1], frames.shape[-2]))
             micrographs.append(motion_corrected_sum(frames, shifts, local).numpy())
         estimate_ctf(micrograph_spectrum(micrographs[0], settings.box), pixel, settings)  # warm-up
-        times, cpu_times, mean_errors, angle_errors, resolutions = [], [], [], [], []
+        times, cpu_times, mean_errors, angle_errors, carbon, resolutions = [], [], [], [], [], []
         for index, image in enumerate(micrographs):
             start, cpu_start = time.perf_counter(), time.process_time()
             fit = estimate_ctf(micrograph_spectrum(image, settings.box), pixel, settings)
@@ -78,6 +82,7 @@ def main() -> None:
             mean_errors.append(abs(fit.params.mean_defocus - 0.5 * (u + v)))
             if u - v > 500:
                 angle_errors.append(angle_error(fit.params.angle, angle))
+                carbon.append(float(table["rlnVitreoCarbonFraction"][index]))
             resolutions.append(fit.fit_resolution)
     finally:
         if args.keep is None:
@@ -91,6 +96,7 @@ def main() -> None:
         "astigmatic_micrographs": len(angle_errors),
         "angle_error_median_deg": round(statistics.median(angle_errors), 2) if angle_errors else None,
         "angle_error_max_deg": round(max(angle_errors), 2) if angle_errors else None,
+        "angle_errors_deg": [round(e, 1) for e in angle_errors], "carbon_fractions": [round(c, 2) for c in carbon],
         "fit_resolution_median_A": round(statistics.median(resolutions), 2),
     }
     if args.real.exists():

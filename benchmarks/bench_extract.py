@@ -18,9 +18,7 @@ import argparse
 import json
 import logging
 import os
-import resource
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +32,14 @@ from vitreo.em.projector import Projector
 from vitreo.io.coords import write_coordinates
 from vitreo.io.image_refs import read_images
 from vitreo.io.mrc import read_mrc
-from vitreo.io.optics import with_optics
 from vitreo.io.star import Table, read_star, write_star
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.extract import job_spec
 from vitreo.jobs.progress import ProgressReporter
 from vitreo.picking.coordinate_sets import write_coordinate_index
 from vitreo.picking.peaks import subpixel_offsets
-from vitreo.simulate import preset, simulate_dataset
+
+from simulated_data import peak_rss_mb, scratch_dataset, truth_particles
 
 BOX = 100
 WINDOW = 6  # px searched around the box centre for a particle's centre
@@ -49,8 +47,7 @@ WINDOW = 6  # px searched around the box centre for a particle's centre
 
 def true_coordinates(root: Path, micrographs: int) -> tuple[dict, list[str]]:
     """Truth columns, and an index of coordinate files (true particles) for the first micrographs."""
-    blocks = read_star(root / "truth" / "particles.star")
-    columns = with_optics(blocks["particles"], blocks["optics"])
+    columns, _ = truth_particles(root)
     names = list(dict.fromkeys(columns["rlnMicrographName"]))[: micrographs or None]
     files = {}
     for name in names:
@@ -112,9 +109,7 @@ def main() -> None:
     parser.add_argument("--micrographs", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    scratch = Path(tempfile.mkdtemp(prefix="bench_extract_"))
-    try:
-        data = args.data or simulate_dataset(scratch / "data", preset(args.preset, micrographs_only=True)).root
+    with scratch_dataset(args.preset, args.data, "bench_extract_") as (scratch, data):
         project = scratch / "project"
         shutil.copytree(data, project)
         os.chdir(project)
@@ -147,11 +142,8 @@ def main() -> None:
                                 "fraction_within_1px": round(float((errors < 1).mean()), 4)},
             "background_mean_max_abs": round(float(np.abs(means[~blank]).max()), 4),
             "background_std_max_dev": round(float(np.abs(stds[~blank] - 1).max()), 4),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
         }
-    finally:
-        os.chdir("/")
-        shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(report))
 
 

@@ -27,7 +27,7 @@ from vitreo.em.fourier import rfft_radius
 from vitreo.io.mrc import read_mrc
 from vitreo.io.star import read_star
 from vitreo.preprocess.motion_correction import MotionSettings, correct_movie
-from vitreo.preprocess.motion_model import PolynomialMotion
+from vitreo.em.motion_polynomial import PolynomialMotion
 from vitreo.preprocess.movie_frames import DetectorCorrection
 from vitreo.preprocess.summation import motion_corrected_sum
 from vitreo.simulate import preset, simulate_dataset
@@ -66,7 +66,7 @@ def main() -> None:
         pixel = config.pixel_size
         settings = MotionSettings(pixel_size=pixel, voltage=config.voltage, dose_per_frame=config.dose_per_frame,
                                   bfactor=args.bfactor, ps_grouping=4)
-        times, cpu_times, global_errors, field_errors, kept, local_used = [], [], [], [], [], 0
+        times, cpu_times, global_errors, field_errors, fitted_errors, kept, local_used, per_movie = [], [], [], [], [], [], 0, []
         movies = sorted((noisy / "Micrographs").glob("*_movie.mrcs"))[: args.micrographs]
         correct_movie(movies[0], settings, DetectorCorrection())  # warm-up (first-call overheads)
         for movie in movies:
@@ -82,13 +82,21 @@ def main() -> None:
             if result.local is not None:
                 local_used += 1
                 estimate = estimate + result.local.model.shifts(gx.ravel(), gy.ravel(), np.arange(truth.n_frames))
-            field_errors.append(float(np.mean(np.sum((estimate - truth.shifts(gx.ravel(), gy.ravel())) ** 2, -1))))
+            true_field = truth.shifts(gx.ravel(), gy.ravel())
+            field_errors.append(float(np.mean(np.sum((estimate - true_field) ** 2, -1))))
+            if result.fit is not None:  # the fitted model, used or not
+                fitted = result.global_shifts[:, None, :] + result.fit.model.shifts(gx.ravel(), gy.ravel(),
+                                                                                   np.arange(truth.n_frames))
+                fitted_errors.append(float(np.mean(np.sum((fitted - true_field) ** 2, -1))))
             frames = torch.as_tensor(read_mrc(clean / "Micrographs" / movie.name)[0])
             reference = motion_corrected_sum(frames, torch.as_tensor(truth.global_shifts, dtype=torch.float32),
                                              PolynomialMotion(truth.local_coefficients, truth.size))
             ours = motion_corrected_sum(frames, torch.as_tensor(result.global_shifts, dtype=torch.float32),
                                         result.local.model if result.local is not None else None)
             kept.append(shell_power(ours, pixel, 8.0) / shell_power(reference, pixel, 8.0))
+            per_movie.append({"power_kept_8A": round(kept[-1], 3), "global_rms_px": round(global_errors[-1] ** 0.5, 3),
+                              "field_rms_px": round(field_errors[-1] ** 0.5, 3),
+                              "local_p_value": None if result.local is None else float(f"{result.local.p_value:.3g}")})
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
@@ -99,8 +107,10 @@ def main() -> None:
         "cpu_s_per_movie": round(statistics.median(cpu_times), 2),
         "global_rms_error_px": round(float(np.sqrt(np.mean(global_errors))), 3),
         "field_rms_error_px": round(float(np.sqrt(np.mean(field_errors))), 3),
+        "fitted_field_rms_error_px": round(float(np.sqrt(np.mean(fitted_errors))), 3) if fitted_errors else None,
         "local_models_used": local_used,
         "power_kept_8A_median": round(statistics.median(kept), 3), "power_kept_8A_min": round(min(kept), 3),
+        "per_movie": per_movie,
     }))
 
 

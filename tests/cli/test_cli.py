@@ -13,10 +13,10 @@ import pytest
 from vitreo import __version__
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `vitreo ARGS` in a child process, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "vitreo.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "vitreo.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
     )
 
 

@@ -22,7 +22,7 @@ from vitreo.em.fourier import rfft_radius
 from vitreo.io.mrc import read_mrc
 from vitreo.io.star import read_star
 from vitreo.preprocess.motion_correction import MotionResult, MotionSettings, correct_movie
-from vitreo.preprocess.motion_model import PolynomialMotion
+from vitreo.em.motion_polynomial import PolynomialMotion
 from vitreo.preprocess.movie_frames import DetectorCorrection
 from vitreo.preprocess.summation import motion_corrected_sum
 from vitreo.simulate.motion import MotionModel

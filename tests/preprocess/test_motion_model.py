@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vitreo.preprocess.motion_model import PolynomialMotion, fit_local_motion
+from vitreo.em.motion_polynomial import PolynomialMotion
+from vitreo.preprocess.motion_model import fit_local_motion
 from vitreo.simulate.motion import MotionModel, random_motion
 
 SIZE = (512, 384)

@@ -43,7 +43,7 @@ def test_random_motion_is_smooth_fast_early_and_scaled() -> None:
         assert np.all(shifts[0] == 0.0)
         steps = np.linalg.norm(np.diff(shifts, axis=0), axis=1)
         assert steps[:4].mean() > steps[-4:].mean()  # fastest in the first frames
-        assert 2.5 <= model.accumulated_motion(1.0) <= 7.5  # a drift path of drift_px · (0.5 … 1.5)
+        assert 2.5 <= model.accumulated_motion() <= 7.5  # a drift path of drift_px · (0.5 … 1.5)
         grid = np.linspace(0, 2048, 9)
         gx, gy = np.meshgrid(grid, grid)
         local = model.local_shifts(gx.ravel(), gy.ravel())
@@ -57,4 +57,4 @@ def test_random_motion_is_smooth_fast_early_and_scaled() -> None:
 def test_static_motion_is_zero() -> None:
     model = static_motion(16, (512, 512))
     assert not model.shifts(np.array([10.0]), np.array([20.0])).any()
-    assert model.accumulated_motion(1.0) == 0.0
+    assert model.accumulated_motion() == 0.0

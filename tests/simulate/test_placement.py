@@ -9,7 +9,9 @@ import torch
 from scipy.spatial import cKDTree
 
 from vitreo.em.geometry import euler_to_direction
+from vitreo.simulate import preset
 from vitreo.simulate.placement import random_orientations, random_positions
+from vitreo.simulate.plan import plan_micrograph
 
 
 def test_positions_keep_their_distance_and_bounds() -> None:
@@ -39,3 +41,24 @@ def test_orientations_are_uniform_or_preferred() -> None:
     near = float((angles < 15.0).double().mean())
     assert 0.48 < near < 0.55  # half the particles within 3σ, plus the uniform ones that fall there
     assert torch.allclose(torch.det(preferred), torch.ones(4000, dtype=torch.float64))
+
+
+def test_junk_lies_anywhere_on_a_full_field_and_clear_of_particles() -> None:
+    """The tutorial's field is nearly jammed; junk must still sit all over it (not only in the
+    strips particles leave free at the edges) and where it can be extracted, apart from particles."""
+    config = preset("tutorial", junk_fraction=0.1)
+    diameter = 200.0 / config.pixel_size
+    junk, particles = [], []
+    for index in range(3):
+        plan = plan_micrograph(config, index, 200.0)
+        junk.append(plan.junk_positions)
+        particles.append(len(plan.positions))
+        if len(plan.junk_positions):
+            nearest, _ = cKDTree(plan.positions).query(plan.junk_positions)
+            assert nearest.min() >= 1.5 * diameter - 1e-6
+    junk = np.concatenate(junk)
+    margin = np.minimum(junk, np.array(config.micrograph_size) - junk).min(1)  # distance to the nearest edge
+    assert len(junk) > 100 and margin.min() >= config.box / 2
+    # uniform over the extractable field: 90 % lie more than a box from every edge
+    assert float((margin > config.box).mean()) > 0.8
+    assert min(particles) > 0.85 * config.particles_per_micrograph

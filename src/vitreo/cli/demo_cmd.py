@@ -1,125 +1,96 @@
-"""`vitreo demo`: the longest real path that vitreo runs today, on simulated betagal.
+"""`vitreo demo`: the whole RELION 2.1 tutorial on simulated betagal, in one command.
 
-Until the tutorial pipeline exists (issue 11), the demo builds the betagal potential from PDB
-5A1A, simulates CTF-modulated noisy particles with known orientations, writes them as RELION
-files, reads them back and reconstructs gold-standard half-maps with D2 symmetry. Every figure
-it prints is measured on this run: the half-map FSC resolution and the FSC against the truth.
+It simulates a preset (``quick`` by default) into a new project directory, writes the few dozen
+coordinates that stand in for a person's manual picks, and runs every job of the tutorial
+through the pipeline (:mod:`vitreo.cli.demo_stages`) with a progress display. The summary
+(printed, and written as Demo/summary.json and Demo/summary.md) gives the wall time per stage,
+the particles kept at each step, the final gold-standard resolution and the FSC of the final map
+against the ground truth. Run again on the same directory, it goes on from where it stopped.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import time
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from vitreo.cli.demo_stages import DemoData, DemoScale
 from vitreo.io.errors import InputError
 
-if TYPE_CHECKING:
-    import torch
-
-    from vitreo.simulate.particle_stack import StackSettings
-
-PIXEL_SIZE = 3.54  # Å, the RELION 2.1 tutorial's betagal
-BOX = 100
+#: Work done per preset: classes and iterations, the tutorial's for ``tutorial``.
+SCALES = {
+    "tiny": DemoScale(classes_manual=2, classes_auto=4, classes_3d=2, iterations_2d=8, iterations_3d=6,
+                      sgd_iterations=(4, 12, 4), sampling_3d="15 degrees"),
+    "quick": DemoScale(classes_manual=6, classes_auto=20, classes_3d=3, iterations_2d=20, iterations_3d=15,
+                       sgd_iterations=(20, 80, 20)),
+    "tutorial": DemoScale(classes_manual=10, classes_auto=100, classes_3d=4),
+}
+#: Changes to the simulation presets for the demo: ``tiny`` packs its micrographs more densely, so
+#: that a few minutes of work still give a map that resembles the truth.
+SIMULATION_CHANGES: dict[str, dict[str, int]] = {"tiny": {"particles_per_micrograph": 45}}
+#: Manual picks: about this many in all (a few dozen), at least 10 per micrograph.
+MANUAL_PICKS = 60
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the demo project into.")] = Path("vitreo_demo"),
-    particles: Annotated[int, typer.Option("--particles", help="Number of particles to simulate.")] = 4000,
-    snr: Annotated[float, typer.Option("--snr", help="Signal-to-noise ratio of the particle images.")] = 0.01,
-    symmetry: Annotated[str, typer.Option("--sym", help="Symmetry used in reconstruction.")] = "D2",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    threads: Annotated[int, typer.Option("--j", help="CPU threads.")] = 2,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    preset: Annotated[str, typer.Option("--preset", help="Dataset and work: tiny, quick or tutorial.")] = "quick",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Project directory to create (or to go on with).")] = Path("vitreo-demo"),
+    threads: Annotated[int, typer.Option("--j", help="CPU threads per job.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation and of the manual picks.")] = 0,
 ) -> None:
-    """Simulate betagal particles and reconstruct them: measured resolution against the truth."""
-    if out.exists() and not force:
-        raise InputError(out, "already exists; choose another --out or pass --force to replace it")
-    import torch  # heavy imports here keep `vitreo --help` fast
+    """Run the whole tutorial on simulated data: from movies to a sharpened, validated map."""
+    if preset not in SCALES:
+        raise InputError(None, f"unknown preset '{preset}': choose one of {', '.join(SCALES)}")
+    from vitreo.cli.demo_progress import StageDisplay
+    from vitreo.cli.demo_stages import classification_stages, preprocessing_stages
+    from vitreo.cli.demo_summary import summarise, summary_text
+    from vitreo.io.atomic import write_text_atomic
+    from vitreo.pipeline.project import Project
+    from vitreo.pipeline.scheme import StageFailed, run_scheme
 
-    from vitreo.em.backend import set_threads
-    from vitreo.simulate.particle_stack import StackSettings
-
-    set_threads(threads)
-    settings = StackSettings(n_particles=particles, snr=snr)
-    started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.absolute().parent))
+    data = _prepare(out, preset, seed)
+    project = Project.open(out) if (out / "default_pipeline.star").is_file() else Project.init(out)
+    stages = preprocessing_stages(data) + classification_stages(data, SCALES[preset], threads)
+    display = StageDisplay(out, len(stages))
     try:
-        summary = _run(work, settings, symmetry, torch.Generator().manual_seed(seed))
-        summary["wall_seconds"] = round(time.perf_counter() - started, 1)
-        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    typer.echo(
-        f"\nDone in {summary['wall_seconds']} s. Gold-standard resolution {summary['gold_standard_resolution_A']:.2f} Å; "
-        f"FSC against the true map reaches 0.5 at {summary['resolution_vs_truth_A']:.2f} Å.\n"
-        f"Outputs in {out}/ (summary.json, Reconstruct/run_fsc.png)."
-    )
+        results = run_scheme(project, stages, display.before, display.after, display.started)
+    except StageFailed as err:
+        raise InputError(None, f"{err} (run `vitreo demo -o {out}` again to go on from there)") from None
+    typer.echo("Measuring the final map against the truth ...")
+    summary = summarise(out, results, nyquist=2 * data.config.pixel_size)
+    summary["preset"] = preset
+    (out / "Demo").mkdir(exist_ok=True)
+    write_text_atomic(out / "Demo/summary.json", json.dumps(summary, indent=2) + "\n")
+    text = summary_text(summary)
+    write_text_atomic(out / "Demo/summary.md", f"# vitreo demo ({preset})\n\n{text}")
+    typer.echo("\n" + text + f"Summary in {out}/Demo/summary.md and summary.json.")
 
 
-def _step(message: str) -> float:
-    typer.echo(message)
-    return time.perf_counter()
+def _prepare(out: Path, preset: str, seed: int) -> DemoData:
+    """Simulate the preset into ``out`` (unless a demo is already there) and write the manual picks."""
+    from vitreo.cli.demo_stages import write_person_picks
+    from vitreo.io.mrc import read_mrc
+    from vitreo.simulate.config import SimulationConfig
+    from vitreo.simulate.dataset import simulate_dataset
+    from vitreo.simulate.presets import preset as preset_config
+    from vitreo.simulate.volumes import measured_diameter
 
-
-def _run(work: Path, settings: StackSettings, symmetry: str, generator: torch.Generator) -> dict:
-    import torch
-
-    from vitreo.cli.progress import progress_bar
-    from vitreo.em.fsc import fsc, resolution_at
-    from vitreo.io.fsc_table import fsc_table
-    from vitreo.io.mrc import write_mrc
-    from vitreo.io.star import write_star
-    from vitreo.ml.aligned import load_aligned_particles
-    from vitreo.ml.reconstruct import gold_standard
-    from vitreo.plots.fsc_plot import plot_fsc
-    from vitreo.simulate.particle_stack import simulate_particle_stack, write_particle_stack
-    from vitreo.simulate.structures import default_structure_map
-
-    t = _step(f"1/4 betagal potential from PDB 5A1A at {PIXEL_SIZE} Å/px, box {BOX}")
-    truth = torch.from_numpy(default_structure_map(PIXEL_SIZE, BOX))
-    write_mrc(work / "truth" / "map.mrc", truth.numpy(), PIXEL_SIZE)
-    times = {"map_s": time.perf_counter() - t}
-
-    t = _step(f"2/4 simulating {settings.n_particles} particles (CTF 0.8-3.0 µm, SNR {settings.snr})")
-    stack = simulate_particle_stack(truth, PIXEL_SIZE, settings, generator)
-    star = write_particle_stack(stack, settings, work)
-    times["simulate_s"] = time.perf_counter() - t
-
-    t = _step("3/4 reading particles.star and the stack back")
-    particles = load_aligned_particles(star, project_dir=work)
-    times["read_s"] = time.perf_counter() - t
-
-    t = _step(f"4/4 gold-standard reconstruction with {symmetry} symmetry")
-    with progress_bar("back-projecting", len(particles)) as advance:
-        result = gold_standard(particles, symmetry, generator=generator, progress=advance)
-    times["reconstruct_s"] = time.perf_counter() - t
-    versus_truth = fsc(result.full, truth)
-    out = work / "Reconstruct"
-    for name, volume in (("run_half1", result.half1), ("run_half2", result.half2), ("run_map", result.full)):
-        write_mrc(out / f"{name}.mrc", volume.numpy(), PIXEL_SIZE)
-    curves = {"rlnFourierShellCorrelation": result.fsc.numpy(), "rlnVitreoFscAgainstTruth": versus_truth.numpy()}
-    write_star(out / "run_fsc.star", {"fsc": fsc_table(curves, PIXEL_SIZE, BOX)})
-    plot_fsc(out / "run_fsc.png", curves, PIXEL_SIZE, BOX, thresholds=(0.143, 0.5))
-    gold = resolution_at(result.fsc, 0.143, PIXEL_SIZE, BOX)
-    measured = resolution_at(versus_truth, 0.5, PIXEL_SIZE, BOX)
-    typer.echo(f"    half-map FSC = 0.143 at {gold:.2f} Å; FSC with the truth = 0.5 at {measured:.2f} Å")
-    return {
-        "particles": len(particles),
-        "pixel_size_A": PIXEL_SIZE,
-        "box": BOX,
-        "snr": settings.snr,
-        "symmetry": symmetry,
-        "gold_standard_resolution_A": round(gold, 3),
-        "resolution_vs_truth_A": round(measured, 3),
-        "noise_std": round(stack.noise_std, 4),
-        **{k: round(v, 2) for k, v in times.items()},
-    }
+    settings = out / "truth/simulation.json"
+    if out.exists() and not settings.is_file():
+        raise InputError(out, "exists and is not a vitreo demo; choose another --out")
+    if not settings.is_file():
+        typer.echo(f"Simulating the '{preset}' dataset into {out}/ ...")
+        simulate_dataset(out, preset_config(preset, seed=seed, **SIMULATION_CHANGES.get(preset, {})),
+                         progress=lambda done, total, name: typer.echo(f"  simulated {name} ({done}/{total})"))
+    config = SimulationConfig.from_json(settings)
+    volume, _ = read_mrc(out / "truth/map.mrc")
+    diameter = measured_diameter(volume, config.pixel_size, 0.1)
+    if not any((out / "Micrographs").glob("*_manualpick.star")):
+        per_micrograph = max(10, math.ceil(MANUAL_PICKS / config.n_micrographs))
+        picks = write_person_picks(out, per_micrograph, error_px=1.0, seed=seed)
+        typer.echo(f"Wrote {picks} manual picks (true positions, 1 px error) in {out}/Micrographs/")
+    mtf = f"mtf_{config.mtf}.star" if (out / f"mtf_{config.mtf}.star").is_file() else ""
+    return DemoData(config, diameter, mtf)

@@ -1,4 +1,5 @@
-"""`vitreo image ...`: facts about MRC/MRCS/TIFF images, stacks, maps and movies."""
+"""`vitreo image ...`: facts about MRC/MRCS/TIFF images, stacks, maps and movies, and the utilities
+`project` (relion_project), `handle` (relion_image_handler) and `align-symmetry` (relion_align_symmetry)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ from typing import Annotated
 
 import typer
 
+from vitreo.cli.image_align import align_symmetry_command
+from vitreo.cli.image_handle import handle_command
+from vitreo.cli.image_project import project_command
 from vitreo.io.image_stats import ImageSummary, summarise_image
 
-app = typer.Typer(help="Inspect images, stacks, maps and movies.", no_args_is_help=True)
+app = typer.Typer(help="Inspect, project, filter and align images, stacks and maps.", no_args_is_help=True)
+app.command("project")(project_command)
+app.command("handle")(handle_command)
+app.command("align-symmetry")(align_symmetry_command)
 
 
 def _format(summary: ImageSummary) -> str:

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from vitreo import __version__
-from vitreo.cli import demo_cmd, image_cmd, reconstruct_cmd, star_cmd
+from vitreo.cli import bench_cmd, demo_cmd, image_cmd, reconstruct_cmd, star_cmd
 from vitreo.cli import simulate_cmd
+from vitreo.cli import gui_cmd
 from vitreo.cli import job_cmd, project_cmd, run_cmd, trash_cmd
 from vitreo.cli.job_args import JOB_ARGS_CONTEXT
 from vitreo.io.errors import InputError
@@ -27,12 +28,15 @@ app.add_typer(image_cmd.app, name="image")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("reconstruct")(reconstruct_cmd.reconstruct_command)
 app.command("demo")(demo_cmd.demo_command)
+app.command("bench")(bench_cmd.bench_command)
 app.add_typer(project_cmd.app, name="project")
 app.command("run", context_settings=JOB_ARGS_CONTEXT)(run_cmd.run_command)
 app.command("schedule", context_settings=JOB_ARGS_CONTEXT)(run_cmd.schedule_command)
 app.command("autorun")(run_cmd.autorun_command)
 app.add_typer(job_cmd.app, name="job")
 app.add_typer(trash_cmd.app, name="trash")
+app.command("gui")(gui_cmd.gui_command)
+app.command("display")(gui_cmd.display_command)
 
 
 def _print_version(value: bool) -> None:

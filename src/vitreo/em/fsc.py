@@ -84,6 +84,25 @@ def resolution_at(
     return math.inf if shell <= 0 else box * pixel_size / shell
 
 
+def crossing_shells(curves: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Batched fractional shell (float64, (...)) where curves (..., n_shells) first fall below ``threshold``.
+
+    The shell before the first drop at i ≥ 1 plus the linear interpolation towards shell i, as
+    :func:`resolution_at` with interpolation; n_shells − 1 (Nyquist) for curves that never drop.
+    Resolution in Å is box·pixel_size/shell (inf for 0).
+    """
+    values = curves.double()
+    below = values < threshold
+    below[..., 0] = False
+    n_shells = values.shape[-1]
+    dropped = below.any(-1)
+    first = torch.where(dropped, below.int().argmax(-1), torch.ones_like(dropped, dtype=torch.long))
+    above = values.gather(-1, (first - 1).unsqueeze(-1)).squeeze(-1)
+    after = values.gather(-1, first.unsqueeze(-1)).squeeze(-1)
+    shell = (first - 1) + (above - threshold) / (above - after).clamp_min(1e-12)
+    return torch.where(dropped, shell, torch.full_like(shell, n_shells - 1))
+
+
 def phase_randomise(
     x: torch.Tensor, randomize_at: int, generator: torch.Generator | None = None, ndim: int | None = None
 ) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vitreo.em.parallel import results as item_results, run_items
 from vitreo.em.backend import parse_devices
 from vitreo.io.coords import coordinate_file_for, read_coordinates
 from vitreo.io.errors import InputError
@@ -32,7 +33,6 @@ from vitreo.picking.autopick import LogPicker, LogSettings, PeakSettings, Templa
 from vitreo.picking.autopick_task import AutopickTask, PickResult
 from vitreo.picking.coordinate_sets import write_coordinate_index
 from vitreo.picking.micrograph_table import MicrographTable, read_micrograph_table
-from vitreo.picking.parallel import map_unordered
 from vitreo.picking.references import References, gaussian_blob, project_map, read_references_2d, write_references
 from vitreo.plots.picking_plots import plot_picking_log
 
@@ -170,7 +170,7 @@ def _pick_all(task: AutopickTask, todo: list, params: Params, ctx: JobContext) -
     workers = params.integer("nr_mpi")
     results: list[PickResult] = []
     notes: set[str] = set()
-    for _, result in map_unordered(task, todo, workers):
+    for _, result in item_results(run_items(task, todo, workers)):
         ctx.check_abort()
         results.append(result)
         if result.error:

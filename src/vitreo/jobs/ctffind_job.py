@@ -30,7 +30,7 @@ from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.preprocess.ctf_estimation import CtfSettings
 from vitreo.preprocess.ctf_model import Optics
-from vitreo.preprocess.parallel import run_items
+from vitreo.em.parallel import run_items
 
 IO_TAB, CTFFIND_TAB = "I/O", "CTFFIND-4.1"
 CTFFIND_MICS = "MicrographGroupMetadata.star.relion.ctf"

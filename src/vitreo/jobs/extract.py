@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vitreo.em.parallel import results as item_results, run_items
 from vitreo.io.coords import coordinate_file_for, read_coordinates
 from vitreo.io.errors import InputError
 from vitreo.io.optics import with_optics
@@ -32,7 +33,6 @@ from vitreo.picking.coordinate_sets import coordinate_files, write_coordinate_in
 from vitreo.picking.extract_task import ROWS_BLOCK, ExtractResult, ExtractTask
 from vitreo.picking.extraction import ExtractSettings, bg_radius_for
 from vitreo.picking.micrograph_table import MicrographEntry, MicrographTable, read_micrograph_table
-from vitreo.picking.parallel import map_unordered
 from vitreo.picking.particle_table import concatenate_tables, particle_optics
 from vitreo.picking.reextract import reextraction_coordinates
 
@@ -163,7 +163,7 @@ def _reextraction(params: Params, micrographs: MicrographTable) -> list[tuple[Mi
 def _extract_all(task: ExtractTask, todo: list, params: Params, ctx: JobContext) -> list[ExtractResult]:
     ctx.progress.start("extracting particles", len(todo))
     results = []
-    for _, result in map_unordered(task, todo, params.integer("nr_mpi")):
+    for _, result in item_results(run_items(task, todo, params.integer("nr_mpi"))):
         ctx.check_abort()
         results.append(result)
         if result.error:

@@ -35,7 +35,7 @@ from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.preprocess.motion_correction import MotionSettings
 from vitreo.preprocess.motion_files import MovieNames
 from vitreo.preprocess.movie_frames import DetectorCorrection
-from vitreo.preprocess.parallel import run_items
+from vitreo.em.parallel import run_items
 
 IO_TAB, MOTION_TAB = "I/O", "Motion"
 GAIN_ROTATIONS = ("No rotation (0)", "90 degrees (1)", "180 degrees (2)", "270 degrees (3)")

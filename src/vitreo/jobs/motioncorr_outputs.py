@@ -22,7 +22,7 @@ from vitreo.jobs.motioncorr_movie import MOVIE_TAG, output_root
 from vitreo.jobs.star_tables import STAR_VERSION, append_rows
 from vitreo.plots.motion_plot import MovieTrace, write_motion_logfile
 from vitreo.preprocess.motion_files import MotionRecord, accumulated_motion, read_motion_star
-from vitreo.preprocess.motion_model import PolynomialMotion
+from vitreo.em.motion_polynomial import PolynomialMotion
 
 STATISTICS = ("rlnAccumMotionTotal", "rlnAccumMotionEarly", "rlnAccumMotionLate")
 

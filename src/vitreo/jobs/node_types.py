@@ -40,8 +40,14 @@ def kind(label: str) -> str:
 
 
 def accepts(wanted: str, label: str) -> bool:
-    """True when a node of type ``label`` can feed an input that asks for ``wanted``."""
-    return label == wanted or label.startswith(wanted + ".")
+    """True when a node of type ``label`` can feed an input that asks for ``wanted``: the parts
+    of ``wanted`` appear in ``label`` in order, the first two (kind and format) leading it — so
+    ``DensityMap.mrc.halfmap`` accepts RELION 5's ``DensityMap.mrc.relion.halfmap.refine3d``."""
+    wanted_parts, parts = wanted.split("."), label.split(".")
+    if parts[:2] != wanted_parts[:2]:
+        return False
+    rest = iter(parts[2:])
+    return all(part in rest for part in wanted_parts[2:])
 
 
 def describe(label: str) -> str:

@@ -22,6 +22,16 @@ BUILTIN_JOB_MODULES: tuple[str, ...] = (
     "vitreo.jobs.autopick",
     "vitreo.jobs.extract",
     "vitreo.jobs.sort",
+    "vitreo.jobs.class2d_job",
+    "vitreo.jobs.select_job",
+    "vitreo.jobs.maskcreate_job",
+    "vitreo.jobs.postprocess_job",
+    "vitreo.jobs.localres_job",
+    "vitreo.jobs.initialmodel_job",
+    "vitreo.jobs.movierefine_job",
+    "vitreo.jobs.polish_job",
+    "vitreo.jobs.class3d_job",
+    "vitreo.jobs.refine3d_job",
 )
 PLUGIN_VARIABLE = "VITREO_JOB_MODULES"
 

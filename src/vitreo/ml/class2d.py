@@ -30,7 +30,7 @@ from vitreo.ml.initial import image_statistics
 from vitreo.ml.maximisation import MStepOptions
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
-from vitreo.ml.particles import ParticleSet, load_particles
+from vitreo.ml.particles import ParticleSet, available_memory, load_particles
 from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
 from vitreo.ml.statistics import TABLE_ELEMENTS
 
@@ -119,12 +119,14 @@ def run_class2d(
     continue_from: str | os.PathLike[str] | None = None,
     command: str | None = None,
     log: Log | None = None,
+    loader: Callable[[Path], ParticleSet] | None = None,
 ) -> Class2DResult:
     """Classify the particles of ``particles_star`` into 2D classes, writing ``<out_prefix>_itNNN_*``.
 
     ``continue_from`` names an _optimiser.star to go on from (its iteration + 1 up to
     ``settings.nr_iter``, with the sampling of ``settings``). Paths in STAR files resolve against
-    ``project_dir`` (default: the current directory).
+    ``project_dir`` (default: the current directory). ``loader(star_path)`` reads the particles
+    (default: all pre-read, see :func:`load_particles`).
     """
     settings.check()
     project = Path(project_dir or ".")
@@ -135,12 +137,13 @@ def run_class2d(
     generator = torch.Generator().manual_seed(settings.random_seed)
     saved = read_iteration(continue_from, project) if continue_from is not None else None
     source = saved.data_star if saved is not None else Path(particles_star)
-    particles = load_particles(source, project, use_ctf=settings.ctf)
+    particles = loader(source) if loader is not None else load_particles(source, project, use_ctf=settings.ctf)
     box, pixel = particles.box, particles.pixel_size
     radius = _mask_radius(settings, box, pixel)
     mask = soft_spherical_mask((box, box), radius, MASK_EDGE_PX)
     image_options = ImageOptions(mask, "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak)
-    say(f"{len(particles)} particles of {box} px at {pixel:g} A/px; about {_memory_estimate(particles, settings) / 2**20:.0f} MiB needed")
+    say(f"{len(particles)} particles of {box} px at {pixel:g} A/px; estimated memory: "
+        f"{memory_estimate(particles, settings) / 2**20:.0f} MiB (available: {available_memory() / 2**20:.0f} MiB)")
     if saved is not None:
         _check_continuation(saved.model, saved.state, particles, settings)
         model, state, first = saved.model, saved.state, saved.iteration + 1
@@ -181,11 +184,11 @@ def _mask_radius(settings: Class2DSettings, box: int, pixel: float) -> float:
     return radius
 
 
-def _memory_estimate(particles: ParticleSet, settings: Class2DSettings) -> int:
+def memory_estimate(particles: ParticleSet, settings: Class2DSettings) -> int:
     """Bytes, at most: the pre-read images, the class back-projectors, the per-reference tables
     (projections and sums, at full size) and about six E-step score blocks."""
     box = particles.box
-    images = particles.images.numel() * particles.images.element_size()
+    images = particles.resident_bytes
     backprojectors = settings.nr_classes * (2 * box + 2) * (box + 2) * 12
     references = settings.nr_classes * math.ceil(360 / settings.psi_step) * (1 << settings.oversampling)
     pixels = box * box // 2

@@ -14,6 +14,11 @@ Per batch of particles, as RELION's adaptive oversampling (Scheres 2012, JSB 180
 
 Reference ids: coarse r = class · n_coarse + orientation; fine h = class · n_fine + fine
 orientation, the children of coarse orientation o being o · n_children + j (shifts alike).
+
+Two per-particle restrictions narrow the search: local angular searches (``sigma_angles_deg``,
+:mod:`vitreo.ml.local_search`: a Gaussian prior around each particle's previous orientation; only
+the orientations within its range are projected and scored) and ``allowed_classes`` (one class
+per particle, RELION's random seeds of 3D classification).
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ import numpy as np
 import torch
 
 from vitreo.ml.batch import ExperimentalBatch, ImageOptions, prepare_batch
+from vitreo.ml.local_search import LocalPrior, searched_fraction
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.posterior import normalise, prune, significance_threshold
 from vitreo.ml.references import ReferenceProjector
 from vitreo.ml.sampling import OrientationSampling, TranslationSampling
-from vitreo.ml.scoring import GemmTimer, dense_scores
+from vitreo.ml.scoring import GemmTimer, dense_scores, gathered_scores
 from vitreo.ml.statistics import SufficientStatistics
 
 #: Bound on the elements of one (particles × shifts × references) score block (float32).
@@ -54,11 +60,15 @@ class SearchGrid:
 @dataclass(frozen=True)
 class EStepOptions:
     """Adaptive fraction (RELION's --adaptive_fraction), particles per batch (None: automatic),
-    and the coarse image size (pixels) of the first pass."""
+    the coarse image size (pixels) of the first pass, and for 3D local searches the σ (degrees)
+    of the prior around each particle's previous orientation (None: global searches) and the
+    point group the distances respect."""
 
     fraction: float = 0.999
     batch_size: int | None = None
     coarse_size: int | None = None
+    sigma_angles_deg: float | None = None
+    symmetry: str = "C1"
 
 
 def batch_order(state: ParticleState) -> torch.Tensor:
@@ -89,11 +99,16 @@ class Expectation:
         orientations = grid.orientations
         self.n_coarse, self.n_children = orientations.n_coarse, orientations.n_children
         k = model.n_classes
+        self.local = options.sigma_angles_deg is not None and orientations.ndim == 3
+        self.device = device
         coarse = orientations.coarse_matrices().to(torch.float32)
-        classes = torch.arange(k).repeat_interleave(self.n_coarse)
-        self.coarse_projections = self.references.project(
-            classes, coarse.repeat(k, 1, 1), self.pixels, self.coarse_count
-        )
+        self.coarse_rotations = coarse.to(device)
+        self.coarse_projections: torch.Tensor | None = None
+        if not self.local:
+            classes = torch.arange(k).repeat_interleave(self.n_coarse)
+            self.coarse_projections = self.references.project(
+                classes, coarse.repeat(k, 1, 1), self.pixels, self.coarse_count
+            )
         self.coarse_shifts = grid.translations.coarse.to(device)
         self.fine_shifts = grid.translations.fine.to(device)
         self.coarse_phases = self.pixels.phases(self.coarse_shifts)[:, : self.coarse_count]
@@ -112,7 +127,10 @@ class Expectation:
         """Particles per batch: the given size, or as many as keep the coarse scores in bounds."""
         if self.options.batch_size:
             return self.options.batch_size
-        per_particle = self.coarse_shifts.shape[0] * self.coarse_projections.shape[0]
+        n_refs = self.model.n_classes * self.n_coarse
+        if self.local:
+            n_refs = self.model.n_classes * max(1, math.ceil(4 * self.n_coarse * searched_fraction(self.options.sigma_angles_deg)))
+        per_particle = self.coarse_shifts.shape[0] * n_refs
         return int(max(16, min(512, BLOCK_ELEMENTS // max(1, per_particle))))
 
     def _offset_log_prior(self, batch: ExperimentalBatch, shifts: torch.Tensor, cell: float) -> torch.Tensor:
@@ -129,22 +147,32 @@ class Expectation:
         stats: SufficientStatistics,
         generator: torch.Generator | None = None,
         progress: BatchProgress | None = None,
+        *,
+        subset: torch.Tensor | None = None,
+        allowed_classes: torch.Tensor | None = None,
     ) -> ParticleState:
-        """Align every particle; returns the new state (norm corrections unchanged)."""
+        """Align every particle (or those of ``subset`` (m,) ids); returns the new state (norm
+        corrections unchanged). ``allowed_classes`` (n,) restricts each particle to one class."""
         new = state.copy()
         step = self.batch_size()
         order = batch_order(state)
-        for start in range(0, len(particles), step):
+        if subset is not None:
+            order = order[torch.isin(order, subset.cpu())]
+        for start in range(0, len(order), step):
             ids = order[start : start + step]
             batch = prepare_batch(
                 particles, ids, state.offsets[ids], state.norm[ids], self.model, self.pixels,
                 self.image_options, generator,
             )
-            result = self.align(batch, stats)
+            prior = None
+            if self.local:
+                prior = LocalPrior.around(state.angles[ids], self.options.symmetry, self.options.sigma_angles_deg, self.device)
+            allowed = None if allowed_classes is None else allowed_classes[ids].to(batch.data.device)
+            result = self.align(batch, stats, prior, allowed)
             for name, value in result.items():
                 getattr(new, name)[ids] = value.to(getattr(new, name)).cpu()
             if progress is not None:
-                progress(min(start + step, len(particles)))
+                progress(min(start + step, len(order)))
         stats.finish()
         return new
 
@@ -188,13 +216,20 @@ class Expectation:
             known[fine_refs[missing]] = True
         return ref_class, rotation, table[fine_refs]
 
-    def align(self, batch: ExperimentalBatch, stats: SufficientStatistics) -> dict[str, torch.Tensor]:
+    def align(
+        self,
+        batch: ExperimentalBatch,
+        stats: SufficientStatistics,
+        prior: LocalPrior | None = None,
+        allowed: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields).
 
         The fine pass runs in chunks of particles sorted by their best coarse reference, so that
-        each chunk's union of significant references stays small.
+        each chunk's union of significant references stays small. ``prior``: local searches;
+        ``allowed`` (B,) the one class each particle may take.
         """
-        significant, best = self._coarse_pass(batch)
+        significant, best, coarse_ids = self._coarse_pass(batch, prior, allowed)
         n_shifts = int(significant.any(dim=2).any(dim=0).sum()) * self.grid.translations.n_children
         n_refs = int(significant.any(dim=1).any(dim=0).sum()) * self.n_children
         per_row = n_shifts * max(n_refs, 2 * len(self.pixels))
@@ -203,49 +238,113 @@ class Expectation:
         parts = []
         for start in range(0, len(batch), rows):
             chosen = order[start : start + rows]
-            parts.append(self._fine_pass(batch.select(chosen), significant[chosen], stats))
+            parts.append(self._fine_pass(
+                batch.select(chosen), significant[chosen], coarse_ids, stats,
+                None if prior is None else prior.select(chosen), None if allowed is None else allowed[chosen],
+            ))
         result = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
         back = torch.argsort(order)
         result = {name: value[back] for name, value in result.items()}
         result["n_significant"] = significant.sum(dim=(1, 2))
         return result
 
-    def _coarse_pass(self, batch: ExperimentalBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The significant coarse hypotheses (B, T_c, R_c) bool of a batch, and each particle's
-        most probable coarse reference (B,)."""
+    def _coarse_pass(
+        self, batch: ExperimentalBatch, prior: LocalPrior | None, allowed: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The significant coarse hypotheses (B, T_c, C) bool of a batch over the coarse reference
+        ids (C,) it searched, and each particle's most probable column (B,)."""
         n = len(batch)
+        k = self.model.n_classes
+        device = batch.data.device
+        if prior is not None:
+            return self._local_coarse_pass(batch, prior, allowed)
+        coarse_ids = torch.arange(k * self.n_coarse, device=device)
+        ref_class = coarse_ids // self.n_coarse
         scores = dense_scores(batch, self.coarse_projections, self.coarse_phases, self.timer)
-        scores += self.log_class_prior.repeat_interleave(self.n_coarse)[None, None, :]
+        scores += self.log_class_prior[ref_class][None, None, :]
         scores += self._offset_log_prior(batch, self.coarse_shifts, self.grid.translations.step_px)[:, :, None]
+        if allowed is not None:
+            scores.masked_fill_((ref_class[None, :] != allowed[:, None])[:, None, :], float("-inf"))
         shape = scores.shape
         weights = normalise(scores.reshape(n, -1)).weights
         del scores
         best = weights.argmax(dim=1) % shape[2]
         threshold = significance_threshold(weights, self.options.fraction)
-        return (weights >= threshold[:, None]).reshape(shape), best
+        significant = (weights >= threshold[:, None]) & (weights > 0)
+        return significant.reshape(shape), best, coarse_ids
+
+    def _local_coarse_pass(
+        self, batch: ExperimentalBatch, prior: LocalPrior, allowed: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The coarse pass of local searches: each particle is scored only against the coarse
+        orientations within its prior's range (columns gathered per particle, one batched GEMM);
+        returns the same as :meth:`_coarse_pass`, over the batch's union of those orientations."""
+        n, k = len(batch), self.model.n_classes
+        device = batch.data.device
+        orientation = prior.candidates(self.coarse_rotations)  # (U,)
+        u = len(orientation)
+        rotations = self.coarse_rotations[orientation]
+        log_prior = prior.log_prior(rotations)  # (B, U)
+        inside = torch.isfinite(log_prior)
+        width = int(inside.sum(dim=1).max())
+        columns = torch.argsort(inside.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]  # (B, W)
+        valid = inside.gather(1, columns)
+        offsets = (torch.arange(k, device=device) * u)[None, :, None]
+        own = (columns[:, None, :] + offsets).reshape(n, k * width)  # (B, K·W) into the K·U union
+        coarse_ids = (torch.arange(k, device=device)[:, None] * self.n_coarse + orientation.to(device)[None]).reshape(-1)
+        classes = torch.arange(k).repeat_interleave(u)
+        projections = self.references.project(classes, rotations.repeat(k, 1, 1), self.pixels, self.coarse_count)
+        scores = gathered_scores(batch, projections, own, self.coarse_phases, self.timer)  # (B, T, K·W)
+        own_class = own // u
+        extra = self.log_class_prior[own_class] + log_prior.gather(1, columns).masked_fill(~valid, float("-inf")).repeat(1, k)
+        if allowed is not None:
+            extra = extra.masked_fill(own_class != allowed[:, None], float("-inf"))
+        scores += extra[:, None, :]
+        scores += self._offset_log_prior(batch, self.coarse_shifts, self.grid.translations.step_px)[:, :, None]
+        t = scores.shape[1]
+        weights = normalise(scores.reshape(n, -1)).weights
+        del scores
+        best = own.gather(1, (weights.argmax(dim=1) % (k * width))[:, None])[:, 0]
+        threshold = significance_threshold(weights, self.options.fraction)
+        kept = ((weights >= threshold[:, None]) & (weights > 0)).reshape(n, t, k * width)
+        significant = torch.zeros(n, t, k * u, dtype=torch.bool, device=device)
+        significant.scatter_(2, own[:, None, :].expand(-1, t, -1), kept)
+        return significant, best, coarse_ids
 
     def _fine_pass(
-        self, batch: ExperimentalBatch, significant: torch.Tensor, stats: SufficientStatistics
+        self,
+        batch: ExperimentalBatch,
+        significant: torch.Tensor,
+        coarse_ids: torch.Tensor,
+        stats: SufficientStatistics,
+        prior: LocalPrior | None = None,
+        allowed: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Fine pass over the children of the significant coarse hypotheses (B, T_c, R_c) of a batch."""
+        """Fine pass over the children of the significant coarse hypotheses (B, T_c, C) of a batch
+        (columns: ``coarse_ids``)."""
         n = len(batch)
         device = batch.data.device
         n_coarse, n_children = self.n_coarse, self.n_children
         n_fine = n_coarse * n_children
         shift_children = self.grid.translations.n_children
-        coarse_refs = torch.nonzero(significant.any(dim=1).any(dim=0)).squeeze(-1)
+        columns = torch.nonzero(significant.any(dim=1).any(dim=0)).squeeze(-1)
+        coarse_refs = coarse_ids[columns]
         coarse_shifts = torch.nonzero(significant.any(dim=2).any(dim=0)).squeeze(-1)
         cls, orientation = coarse_refs // n_coarse, coarse_refs % n_coarse
         children = torch.arange(n_children, device=device)
         fine_refs = ((cls * n_fine + orientation * n_children)[:, None] + children).reshape(-1)
         shift_ids = (coarse_shifts[:, None] * shift_children + torch.arange(shift_children, device=device)).reshape(-1)
-        mask = significant[:, coarse_shifts][:, :, coarse_refs]
+        mask = significant[:, coarse_shifts][:, :, columns]
         mask = mask.repeat_interleave(shift_children, dim=1).repeat_interleave(n_children, dim=2)
         ref_class, rotation, projections = self._fine_references(fine_refs)
         shifts, phases = self.fine_shifts[shift_ids], self.fine_phases[shift_ids]
         fine = dense_scores(batch, projections, phases, self.timer)
         fine += (self.log_class_prior[ref_class] - math.log(n_fine))[None, None, :]
         fine += self._offset_log_prior(batch, shifts, self.grid.translations.fine_step_px)[:, :, None]
+        if prior is not None:
+            fine += prior.log_prior(rotation)[:, None, :]
+        if allowed is not None:
+            mask &= (ref_class[None, :] == allowed[:, None])[:, None, :]
         fine.masked_fill_(~mask, float("-inf"))
         del mask
         posterior = normalise(fine.reshape(n, -1))

@@ -1,6 +1,8 @@
 """The files of an ML iteration, named and laid out as RELION writes them.
 
-``<prefix>_itNNN_classes.mrcs`` (2D references), ``_model.star`` (model_general, model_classes,
+``<prefix>_itNNN_classes.mrcs`` (2D references) or ``<prefix>_itNNN_classNNN.mrc`` (3D maps;
+``_itNNN_halfH_classNNN.mrc`` and ``_halfH_model.star`` for the half-sets of a gold-standard
+refinement), ``_model.star`` (model_general, model_classes,
 model_class_N, model_groups, model_group_N with each group's noise spectrum, and
 model_optics_group_N with the particle-weighted mean spectrum as RELION 3.1+ keeps it),
 ``_data.star`` (optics + particles with their class, angles, offsets and diagnostics),
@@ -65,9 +67,14 @@ def model_blocks(
     group_names: list[str],
     optics_groups: np.ndarray,
     group_optics: np.ndarray,
+    *,
+    reference_names: list[str] | None = None,
+    gold_fsc: torch.Tensor | None = None,
 ) -> dict[str, Table | dict[str, Any]]:
     """The blocks of a _model.star. ``optics_groups`` (O,) are the optics group numbers and
-    ``group_optics`` (G,) the optics group of each group."""
+    ``group_optics`` (G,) the optics group of each group; ``reference_names`` (K,) name each
+    class's map (default: images of the stack ``classes_path``); ``gold_fsc`` (N//2+1,) the FSC
+    between half-maps (rlnGoldStandardFsc, else 0)."""
     k, box, pixel = model.n_classes, model.box, model.pixel_size
     factor = relion_power_factor(box, model.ndim)
     noise_factor = relion_power_factor(box, 2)
@@ -106,7 +113,10 @@ def model_blocks(
     ]
     classes = Table.from_columns(
         {
-            "rlnReferenceImage": format_image_names(np.arange(k), np.full(k, classes_path)).astype(object),
+            "rlnReferenceImage": (
+                np.asarray(reference_names, dtype=object) if reference_names is not None
+                else format_image_names(np.arange(k), np.full(k, classes_path)).astype(object)
+            ),
             "rlnClassDistribution": model.class_distribution.double().numpy(),
             "rlnAccuracyRotations": accuracy_rot.double().numpy(),
             "rlnAccuracyTranslationsAngst": (accuracy_trans.double() * pixel).numpy().clip(max=999.0),
@@ -122,7 +132,7 @@ def model_blocks(
         blocks[f"model_class_{c + 1}"] = fsc_table(
             {
                 "rlnSsnrMap": model.ssnr[c].double().numpy(),
-                "rlnGoldStandardFsc": np.zeros(box // 2 + 1),
+                "rlnGoldStandardFsc": np.zeros(box // 2 + 1) if gold_fsc is None else gold_fsc.double().cpu().numpy(),
                 "rlnFourierCompleteness": completeness[c].numpy(),
                 "rlnReferenceSigma2": sigma2_class[c].double().numpy() / factor,
                 "rlnReferenceTau2": model.tau2[c].double().numpy() / factor,
@@ -161,8 +171,11 @@ def _shell_of(resolution: float, box: int, pixel_size: float) -> int:
     return min(box // 2, int(round(box * pixel_size / resolution)))
 
 
-def data_blocks(particles: ParticleSet, state: ParticleState) -> dict[str, Table | dict[str, Any]]:
-    """The blocks of a _data.star: the input optics and particles with the new alignment columns."""
+def data_blocks(
+    particles: ParticleSet, state: ParticleState, extra_columns: dict[str, np.ndarray] | None = None
+) -> dict[str, Table | dict[str, Any]]:
+    """The blocks of a _data.star: the input optics and particles with the new alignment columns
+    (and ``extra_columns``, e.g. rlnRandomSubset)."""
     pixel = particles.pixel_size
     columns = dict(particles.table.particles.columns)
     angles = torch.rad2deg(state.angles.double())
@@ -180,6 +193,7 @@ def data_blocks(particles: ParticleSet, state: ParticleState) -> dict[str, Table
             "rlnLogLikeliContribution": state.log_likelihood.double().numpy(),
             "rlnMaxValueProbDistribution": state.pmax.double().numpy(),
             "rlnNrOfSignificantSamples": state.n_significant.numpy().astype(np.int64),
+            **(extra_columns or {}),
         }
     )
     blocks: dict[str, Table | dict[str, Any]] = {}
@@ -210,6 +224,36 @@ def sampling_block(
     }
 
 
+def map_paths(stem: str | os.PathLike[str], n_classes: int) -> list[Path]:
+    """``<stem>_classNNN.mrc`` for each 3D class, e.g. run_it005_half1_class001.mrc."""
+    return [Path(f"{stem}_class{c + 1:03d}.mrc") for c in range(n_classes)]
+
+
+def write_references(stem: str | os.PathLike[str], model: MlModel) -> list[str]:
+    """Write the references: 2D as the stack ``<stem>_classes.mrcs``, 3D as one map per class;
+    returns each class's rlnReferenceImage."""
+    if model.ndim == 2:
+        path = Path(f"{stem}_classes.mrcs")
+        write_mrc(path, model.references.float().numpy(), model.pixel_size, is_stack=True)
+        return list(format_image_names(np.arange(model.n_classes), np.full(model.n_classes, str(path))))
+    paths = map_paths(stem, model.n_classes)
+    for path, reference in zip(paths, model.references):
+        write_mrc(path, reference.float().numpy(), model.pixel_size)
+    return [str(path) for path in paths]
+
+
+def write_model(
+    path: str | os.PathLike[str], model: MlModel, particles: ParticleSet, reference_names: list[str],
+    gold_fsc: torch.Tensor | None = None,
+) -> None:
+    """Write a _model.star for ``model`` whose class maps are ``reference_names``."""
+    optics_numbers, group_optics = _group_optics(particles)
+    blocks = model_blocks(
+        model, "", particles.group_names, optics_numbers, group_optics, reference_names=reference_names, gold_fsc=gold_fsc
+    )
+    write_star(path, blocks, version=STAR_VERSION)
+
+
 def write_iteration(
     prefix: str | os.PathLike[str],
     iteration: int,
@@ -218,25 +262,34 @@ def write_iteration(
     particles: ParticleSet,
     sampling: dict[str, Any],
     optimiser: OptimiserInfo,
+    *,
+    half_models: tuple[MlModel, MlModel] | None = None,
+    gold_fsc: torch.Tensor | None = None,
+    extra_columns: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Path]:
-    """Write the five files of an iteration; returns their paths by kind."""
+    """Write the files of an iteration; returns their paths by kind. With ``half_models`` (a
+    gold-standard refinement) ``model`` is ignored and each half gets its maps and model file
+    (``model`` and ``model2``), as RELION's _itNNN_halfH_*."""
     paths = {kind: iteration_path(prefix, iteration, name) for kind, name in (
-        ("classes", "classes.mrcs"), ("model", "model.star"), ("data", "data.star"),
-        ("sampling", "sampling.star"), ("optimiser", "optimiser.star"),
+        ("model", "model.star"), ("data", "data.star"), ("sampling", "sampling.star"), ("optimiser", "optimiser.star"),
     )}
-    if model.ndim == 2:
-        write_mrc(paths["classes"], model.references.float().numpy(), model.pixel_size, is_stack=True)
-    optics_numbers, group_optics = _group_optics(particles)
-    write_star(
-        paths["model"],
-        model_blocks(model, str(paths["classes"]), particles.group_names, optics_numbers, group_optics),
-        version=STAR_VERSION,
-    )
-    write_star(paths["data"], data_blocks(particles, state), version=STAR_VERSION)
+    stem = f"{prefix}_it{iteration:03d}"
+    if half_models is None:
+        names = write_references(stem, model)
+        if model.ndim == 2:
+            paths["classes"] = Path(f"{stem}_classes.mrcs")
+        write_model(paths["model"], model, particles, names)
+    else:
+        for h, half in enumerate(half_models, start=1):
+            key = "model" if h == 1 else "model2"
+            paths[key] = iteration_path(prefix, iteration, f"half{h}_model.star")
+            write_model(paths[key], half, particles, write_references(f"{stem}_half{h}", half), gold_fsc)
+    write_star(paths["data"], data_blocks(particles, state, extra_columns), version=STAR_VERSION)
     write_star(paths["sampling"], {"sampling_general": sampling}, version=STAR_VERSION)
     general = {
         "rlnOutputRootName": str(prefix),
         "rlnModelStarFile": str(paths["model"]),
+        **({"rlnModelStarFile2": str(paths["model2"])} if "model2" in paths else {}),
         "rlnExperimentalDataStarFile": str(paths["data"]),
         "rlnOrientSamplingStarFile": str(paths["sampling"]),
         "rlnCurrentIteration": iteration,
@@ -269,6 +322,8 @@ class SavedIteration:
     state: ParticleState
     data_star: Path
     optimiser: dict[str, Any]
+    model2: MlModel | None = None
+    sampling: dict[str, Any] | None = None
 
 
 def read_iteration(optimiser_star: str | os.PathLike[str], project_dir: str | os.PathLike[str] = ".") -> SavedIteration:
@@ -285,7 +340,17 @@ def read_iteration(optimiser_star: str | os.PathLike[str], project_dir: str | os
     if not isinstance(data, Table):
         raise InputError(data_path, "no data_particles block")
     state = _read_state(data_path, data, model.pixel_size)
-    return SavedIteration(int(general.get("rlnCurrentIteration", 0)), model, state, data_path, general)
+    model2 = None
+    if "rlnModelStarFile2" in general:
+        path2 = resolve(general["rlnModelStarFile2"], project_dir)
+        model2 = _read_model(path2, read_star(path2), project_dir)
+    sampling = None
+    if "rlnOrientSamplingStarFile" in general:
+        sampling_path = resolve(general["rlnOrientSamplingStarFile"], project_dir)
+        if sampling_path.exists():
+            block = read_star(sampling_path).get("sampling_general")
+            sampling = block if isinstance(block, dict) else None
+    return SavedIteration(int(general.get("rlnCurrentIteration", 0)), model, state, data_path, general, model2, sampling)
 
 
 def _read_model(path: Path, blocks: dict[str, Any], project_dir: str | os.PathLike[str]) -> MlModel:
@@ -296,10 +361,13 @@ def _read_model(path: Path, blocks: dict[str, Any], project_dir: str | os.PathLi
     ndim = int(general["rlnReferenceDimensionality"])
     k, n_groups = int(general["rlnNrClasses"]), int(general["rlnNrGroups"])
     factor, noise_factor = relion_power_factor(box, ndim), relion_power_factor(box, 2)
-    names = classes["rlnReferenceImage"]
-    ref = parse_image_name(str(names[0]))
-    stack, _ = read_mrc(resolve(ref.path, project_dir))
-    references = torch.from_numpy(np.asarray(stack, dtype=np.float32).reshape(k, *(box,) * ndim))
+    names = [str(name) for name in classes["rlnReferenceImage"]]
+    if ndim == 3:
+        maps = [read_mrc(resolve(parse_image_name(name).path, project_dir))[0] for name in names]
+        references = torch.from_numpy(np.stack(maps).astype(np.float32).reshape(k, box, box, box))
+    else:
+        stack, _ = read_mrc(resolve(parse_image_name(names[0]).path, project_dir))
+        references = torch.from_numpy(np.asarray(stack, dtype=np.float32).reshape(k, *(box,) * ndim))
 
     def per_class(label: str) -> torch.Tensor:
         return torch.stack([torch.from_numpy(np.asarray(blocks[f"model_class_{c + 1}"][label], np.float32)) for c in range(k)])

@@ -45,7 +45,9 @@ class MStepOptions:
     shell (its minres_map), the E-step resolution limit in Å (≤ 0: none), the solvent mask of the
     references (N, N) or (N, N, N) used for their signal power (None: no mask), the mask the
     images were multiplied by (None: their noise fills the box), and which nuisance parameters to
-    refine (noise spectra, group scales, per-particle norm, offset prior)."""
+    refine (noise spectra, group scales, per-particle norm, offset prior). ``tau2`` (K, N//2+1)
+    replaces the estimated signal power (gold-standard refinement: SSNR/⟨Σ c²/σ²⟩ from the FSC
+    between half-maps, as RELION's updateTau2WithFsc); T multiplies it as usual."""
 
     incr_size: int = 10
     min_resolution_shell: int = 5
@@ -56,6 +58,7 @@ class MStepOptions:
     update_scale: bool = True
     update_norm: bool = True
     update_sigma_offset: bool = True
+    tau2: torch.Tensor | None = None
 
 
 def reference_power(references: torch.Tensor) -> torch.Tensor:
@@ -108,8 +111,11 @@ def maximise(
             continue
         mean_weight = backprojector.mean_weight().float().cpu()
         sigma2_class[k] = torch.where(mean_weight > 0, 1.0 / mean_weight.clamp_min(1e-30), 0.0)
-        unregularised = backprojector.reconstruct(method="division").cpu()
-        tau2[k] = signal_power(unregularised, sigma2_class[k], options.solvent_mask, fraction)
+        if options.tau2 is not None:
+            tau2[k] = options.tau2[k].to(tau2)
+        else:
+            unregularised = backprojector.reconstruct(method="division").cpu()
+            tau2[k] = signal_power(unregularised, sigma2_class[k], options.solvent_mask, fraction)
         prior = torch.where(low | (tau2[k] <= 0), UNREGULARISED, model.tau2_fudge * tau2[k])
         ssnr[k] = torch.where(inside, model.tau2_fudge * tau2[k] * mean_weight, 0.0)
         references[k] = backprojector.reconstruct(tau2=prior.to(backprojector.weight.device)).cpu()

@@ -72,6 +72,7 @@ class IterationSetup:
     post_process: PostProcess | None = None
     device: torch.device | str = "cpu"
     padding: float = 2.0
+    symmetry: str = "C1"  # point group of 3D references, imposed in the reconstruction
 
 
 def run_iteration(
@@ -85,16 +86,18 @@ def run_iteration(
     seeds: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     progress: Progress | None = None,
+    allowed_classes: torch.Tensor | None = None,
 ) -> tuple[MlModel, ParticleState, IterationSummary]:
     """One EM iteration. With ``seeds`` (n,) fine hypothesis ids, particles are not aligned but
     added with weight 1 there (RELION's first iteration without a reference); noise, scales,
-    norms and the offset prior are then left as they are."""
+    norms and the offset prior are then left as they are. ``allowed_classes`` (n,) aligns each
+    particle within one class only (RELION's random seeds of 3D classification)."""
     start = time.perf_counter()
     timer = GemmTimer()
     expectation = Expectation(model, setup.grid, setup.image_options, setup.estep, setup.device, timer)
     stats = SufficientStatistics(
         model.n_classes, model.ndim, model.box, expectation.pixels, particles.n_groups, len(particles),
-        expectation.n_references, setup.padding, setup.device,
+        expectation.n_references, setup.padding, setup.device, setup.symmetry,
     )
 
     def report(done: int) -> None:
@@ -102,7 +105,7 @@ def run_iteration(
             progress(ProgressEvent(iteration, n_iterations, "expectation", done, len(particles)))
 
     if seeds is None:
-        new_state = expectation.run(particles, state, stats, generator, report)
+        new_state = expectation.run(particles, state, stats, generator, report, allowed_classes=allowed_classes)
         mstep = setup.mstep
     else:
         expectation.assign(particles, state, seeds, stats, generator)
@@ -114,7 +117,7 @@ def run_iteration(
         mstep = replace(setup.mstep, update_noise=False, update_scale=False, update_norm=False, update_sigma_offset=False)
     estep_seconds = time.perf_counter() - start
     new_model = maximise(model, stats, new_state, mstep, setup.post_process)
-    _summarise_model(new_model, new_state, seeds is None)
+    summarise_model(new_model, new_state, seeds is None)
     if progress is not None:
         progress(ProgressEvent(iteration, n_iterations, "maximisation", len(particles), len(particles)))
     changes = convergence(state, new_state) if seeds is None else (1.0, 0.0, 0.0)
@@ -135,7 +138,7 @@ def run_iteration(
     return new_model, new_state, summary
 
 
-def _summarise_model(model: MlModel, state: ParticleState, aligned: bool) -> None:
+def summarise_model(model: MlModel, state: ParticleState, aligned: bool = True) -> None:
     """Model-level figures from the particles: log-likelihood, ⟨pmax⟩, per-class accuracies."""
     k = model.n_classes
     counts = torch.bincount(state.class_index, minlength=k).double()

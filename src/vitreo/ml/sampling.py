@@ -14,6 +14,7 @@ step each iteration (rlnSamplingPerturbInstance × rlnSamplingPerturbFactor).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -130,7 +131,9 @@ class DirectionSampling:
 
     Coarse id = direction · n_psi + psi index; its 4^m · 2^m children (m = oversampling) are the
     HEALPix children of the direction at order + m × the psi children, fine id = coarse id ·
-    n_children + direction child · 2^m + psi child. The psi grid moves by perturbation · step.
+    n_children + direction child · 2^m + psi child. The psi grid moves by perturbation · step;
+    with ``perturb_directions`` rot and tilt move by perturbation · step too (RELION perturbs all
+    three, so that assignments keep changing by about that much once they have settled).
     """
 
     order: int
@@ -139,10 +142,16 @@ class DirectionSampling:
     psi_step_deg: float | None = None
     perturbation: float = 0.0
     ndim: int = 3
+    perturb_directions: bool = False
+
+    @property
+    def _direction_shift(self) -> float:
+        """Radians added to rot and tilt."""
+        return self.perturbation * math.radians(self.step_deg) if self.perturb_directions else 0.0
 
     @property
     def directions(self) -> Directions:
-        return asymmetric_unit_directions(self.order, self.symmetry)
+        return _directions(self.order, self.symmetry)
 
     @property
     def step_deg(self) -> float:
@@ -165,8 +174,8 @@ class DirectionSampling:
 
     def coarse_matrices(self) -> torch.Tensor:
         directions, psi = self.directions, self.psi
-        rot = directions.rot[:, None].expand(-1, len(psi))
-        tilt = directions.tilt[:, None].expand(-1, len(psi))
+        rot = (directions.rot + self._direction_shift)[:, None].expand(-1, len(psi))
+        tilt = (directions.tilt + self._direction_shift)[:, None].expand(-1, len(psi))
         return euler_to_matrix(rot, tilt, psi[None, :].expand_as(rot)).reshape(-1, 3, 3)
 
     def fine_angles(self, fine_ids: torch.Tensor) -> torch.Tensor:
@@ -175,6 +184,7 @@ class DirectionSampling:
         coarse, child = fine_ids // self.n_children, fine_ids % self.n_children
         direction, psi_index = coarse // n_psi, coarse % n_psi
         rot, tilt = oversample_directions(self.order, self.directions.pixel[direction], self.oversampling)
+        rot, tilt = rot + self._direction_shift, tilt + self._direction_shift
         pick = (child // psi_children)[:, None]
         fine_psi = oversample_psi(psi[psi_index], 2 * math.pi / n_psi, self.oversampling)
         return torch.stack([
@@ -183,6 +193,12 @@ class DirectionSampling:
 
     def fine_matrices(self, fine_ids: torch.Tensor) -> torch.Tensor:
         return euler_to_matrix(*self.fine_angles(fine_ids).unbind(-1))
+
+
+@functools.lru_cache(maxsize=32)
+def _directions(order: int, symmetry: str) -> Directions:
+    """The asymmetric-unit directions, computed once per (order, group): callers must not modify them."""
+    return asymmetric_unit_directions(order, symmetry)
 
 
 def in_plane_matrices(psi: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,16 @@ class GemmTimer:
         self.flops += 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
         return out
 
+    def bmm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Batched product (n, m, k)·(n, k, p), timed and counted like :meth:`matmul`."""
+        start = time.perf_counter()
+        out = torch.bmm(a, b)
+        if out.is_cuda:
+            torch.cuda.synchronize(out.device)
+        self.seconds += time.perf_counter() - start
+        self.flops += 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+        return out
+
     @property
     def gflops(self) -> float:
         return self.flops / self.seconds / 1e9 if self.seconds > 0 else 0.0
@@ -63,3 +73,20 @@ def dense_scores(
     power = projections.real.square() + projections.imag.square()
     quad = timer.matmul(0.5 * ctf * ctf * weight, power.T)
     return cross.reshape(b, t, -1) - quad[:, None, :]
+
+
+def gathered_scores(
+    batch: ExperimentalBatch, projections: torch.Tensor, columns: torch.Tensor, phases: torch.Tensor, timer: GemmTimer
+) -> torch.Tensor:
+    """Scores (B, T, C) of each particle × shift against its own C references: ``columns``
+    (B, C) index ``projections`` (R, F) (local searches, where particles share few references).
+    One batched GEMM per term, as :func:`dense_scores`."""
+    f = projections.shape[-1]
+    weight = batch.lik_inv_sigma2[:, :f]
+    ctf = batch.ctf_model[:, :f]
+    y = stack_complex((batch.data[:, :f] * (ctf * weight))[:, None, :] * phases[None])  # (B, T, 2F)
+    gathered = stack_complex(projections)[columns]  # (B, C, 2F)
+    cross = timer.bmm(y, gathered.transpose(1, 2))
+    power = (projections.real.square() + projections.imag.square())[columns]  # (B, C, F)
+    quad = timer.bmm((0.5 * ctf * ctf * weight)[:, None, :], power.transpose(1, 2))[:, 0]
+    return cross - quad[:, None, :]

@@ -28,30 +28,37 @@ from vitreo.ml.class2d import recentre
 @dataclass(frozen=True)
 class ClassSummary:
     """What a _model.star says of each class: numbers (K,) 1-based, distribution (K,), estimated
-    resolution (K,) Å, reference image names (K,), the averages (K, N, N) and the pixel size (Å)."""
+    resolution (K,) Å, reference image names (K,), the 2D averages (K, N, N) (None for the 3D
+    references of Class3D/Refine3D) and the pixel size (Å)."""
 
     numbers: np.ndarray
     distribution: np.ndarray
     resolution: np.ndarray
     image_names: np.ndarray
-    averages: np.ndarray
+    averages: np.ndarray | None
     pixel_size: float
 
 
 def read_classes(model_star: str | os.PathLike[str], project_dir: str | os.PathLike[str] = ".") -> ClassSummary:
-    """Read a 2D classification's _model.star and its class averages."""
+    """Read a classification's _model.star and, for 2D, its class averages."""
     path = Path(model_star)
     blocks = read_star(path)
     general, classes = blocks.get("model_general"), blocks.get("model_classes")
     if not isinstance(general, dict) or not isinstance(classes, Table):
         raise InputError(path, "not a model file (needs data_model_general and data_model_classes)")
+    for label in ("rlnReferenceImage", "rlnClassDistribution"):
+        if label not in classes:
+            raise InputError(path, f"data_model_classes has no {label}")
     names = np.asarray(classes["rlnReferenceImage"]).astype(str)
-    stack, _ = read_mrc(resolve(parse_image_name(names[0]).path, project_dir))
-    stack = np.asarray(stack, dtype=np.float32).reshape(len(names), *np.shape(stack)[-2:])
+    stack = None
+    if int(general.get("rlnReferenceDimensionality", 2)) == 2:
+        images, _ = read_mrc(resolve(parse_image_name(names[0]).path, project_dir))
+        stack = np.asarray(images, dtype=np.float32).reshape(len(names), *np.shape(images)[-2:])
+    resolution = classes["rlnEstimatedResolution"] if "rlnEstimatedResolution" in classes else np.full(len(names), 999.0)
     return ClassSummary(
         numbers=np.arange(1, len(names) + 1),
         distribution=np.asarray(classes["rlnClassDistribution"], np.float64),
-        resolution=np.asarray(classes["rlnEstimatedResolution"], np.float64),
+        resolution=np.asarray(resolution, np.float64),
         image_names=names,
         averages=stack,
         pixel_size=float(general["rlnPixelSize"]),
@@ -138,7 +145,7 @@ def class_averages_table(summary: ClassSummary, classes: np.ndarray | list[int],
 def recentred_averages(summary: ClassSummary, classes: np.ndarray | list[int], radius: float | None = None) -> np.ndarray:
     """The chosen class averages (n, N, N) shifted so that their centre of mass (positive density
     within ``radius`` pixels, default N/2) lies at the box centre (for auto-picking templates)."""
-    images = torch.from_numpy(summary.averages[np.asarray(classes) - 1])
+    images = torch.from_numpy(_averages(summary)[np.asarray(classes) - 1])
     box = images.shape[-1]
     return recentre(images, box / 2 if radius is None else radius).numpy()
 
@@ -174,7 +181,8 @@ def rank_classes(
     √(λ_max/λ_min) of its second moments ≤ ``max_elongation``); and at least ``min_concentration``
     of that density lies within the particle radius.
     """
-    box = summary.averages.shape[-1]
+    averages = _averages(summary)
+    box = averages.shape[-1]
     with np.errstate(divide="ignore"):
         shells = np.where(np.isfinite(summary.resolution) & (summary.resolution > 0),
                           box * summary.pixel_size / summary.resolution, 0.0)
@@ -182,7 +190,7 @@ def rank_classes(
     order = np.argsort(-shells)
     covered = np.cumsum(particles[order])
     reference = shells[order][np.searchsorted(covered, 0.25 * covered[-1])] if covered[-1] > 0 else 0.0
-    elongation, concentration = _shape_features(summary.averages, particle_radius_px)
+    elongation, concentration = _shape_features(averages, particle_radius_px)
     selected = (
         (particles >= min_particles)
         & (shells >= resolution_ratio * reference)
@@ -190,6 +198,12 @@ def rank_classes(
         & (concentration >= min_concentration)
     )
     return ClassScores(shells, particles, elongation, concentration, selected)
+
+
+def _averages(summary: ClassSummary) -> np.ndarray:
+    if summary.averages is None:
+        raise InputError(None, "this needs 2D class averages; the model holds 3D references")
+    return summary.averages
 
 
 def _shape_features(averages: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from vitreo.em.backprojector import BackProjector
+from vitreo.em.symmetry import proper_operators
 from vitreo.ml.batch import ExperimentalBatch
 from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.scoring import GemmTimer, stack_complex
@@ -52,8 +53,11 @@ class SufficientStatistics:
         n_references: int,
         padding: float = 2.0,
         device: torch.device | str | None = None,
+        symmetry: str = "C1",
     ) -> None:
         self.pixels = pixels
+        # 3D: each reference is inserted once per proper operator L of the point group, as A·L
+        self.operators = proper_operators(symmetry, torch.float32, device) if ndim == 3 else None
         self.box = box
         self.backprojectors = [BackProjector(box, ndim, padding, device) for _ in range(n_classes)]
         n_pix, n_shells = len(pixels), box // 2 + 1
@@ -140,9 +144,14 @@ class SufficientStatistics:
         size = self.pixels.size
         for k in torch.unique(classes[used]).tolist():
             chosen = torch.nonzero((classes == k) & used).squeeze(-1)
+            slices, weights, chosen_rotations = data[chosen], weight[chosen], rotations[chosen]
+            if self.operators is not None and len(self.operators) > 1:
+                n_ops = len(self.operators)
+                chosen_rotations = (chosen_rotations[:, None] @ self.operators.to(chosen_rotations)[None]).reshape(-1, 3, 3)
+                slices, weights = slices.repeat_interleave(n_ops, 0), weights.repeat_interleave(n_ops, 0)
             self.backprojectors[k].insert(
-                self.pixels.scatter(data[chosen], size),
-                rotations[chosen],
-                self.pixels.scatter(weight[chosen], size),
+                self.pixels.scatter(slices, size),
+                chosen_rotations,
+                self.pixels.scatter(weights, size),
                 max_radius=size / 2,
             )

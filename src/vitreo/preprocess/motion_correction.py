@@ -6,8 +6,9 @@
 4. with ≥ 3 × 3 patches, alignment of the patches of the globally aligned frame groups
    (``group_frames``; groups only serve local alignment, as in RELION) and a fit of RELION's
    third-order polynomial to their shifts (``patches``, ``motion_model``), shrunk towards
-   zero as noise demands; the local model is dropped when nothing is left of it or it fits
-   worse than 10 px RMS (RELION's limit);
+   zero as noise demands; the local model is dropped when nothing is left of it, it fits
+   worse than 10 px RMS (RELION's limit), or it does not add high-resolution signal to the
+   sum (even/odd half-sum cross power; its resampling blurs too);
 5. the aligned sums: dose-weighted and/or not, binned (``summation``), and optionally the
    aligned frames.
 
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from vitreo.em.fourier import shift_phases
+from vitreo.em.fourier import rfft_radius, shift_phases
+from vitreo.em.motion_polynomial import PolynomialMotion
 from vitreo.io.errors import InputError
 from vitreo.preprocess.alignment import align_stack, alignment_grid, crop_spectra, prepare_spectra
 from vitreo.preprocess.frame_groups import FrameGroups
@@ -36,6 +38,7 @@ from vitreo.preprocess.summation import corrected_sum, frame_dose_weights, outpu
 
 MAX_GLOBAL_SHIFT = 0.25  # largest global shift change per iteration, as a fraction of the smaller frame side
 LOCAL_FIT_LIMIT_PX = 10.0  # RELION's fit_rmsd_threshold: a worse polynomial fit disables local correction
+SIGNAL_BAND = (0.5, 0.95)  # fractions of Nyquist where the local model must add signal to be used
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,32 @@ def correct_movie(path: str | os.PathLike[str], settings: MotionSettings, correc
                          groups.membership(device).to(spectra.dtype))
     aligned = shifted_spectra(spectra, shifts_t, shape, out_shape)
     del spectra
+    if result.local is not None and not _local_model_helps(aligned, shape, out_shape, result.local, settings.bin_factor):
+        result.local, result.local_rejected = None, True
     _make_sums(result, aligned, device)
     return result
+
+
+def _local_model_helps(aligned: torch.Tensor, shape: tuple[int, int], out_shape: tuple[int, int], fit: LocalFit,
+                       bin_factor: float) -> bool:
+    """Whether the local model adds high-resolution signal to the sum: the signal power of the even-
+    and odd-frame half sums (their cross power, in which independent noise cancels) over
+    ``SIGNAL_BAND`` of Nyquist, with the model against without it. Resampling blurs as well as
+    aligns: a small local motion measured with noise can cost more than it corrects."""
+    n = aligned.shape[0]
+    if n < 4:
+        return True
+    halves = [(torch.arange(n, device=aligned.device) % 2 == parity).to(aligned.real.dtype)[:, None, None]
+              for parity in (0, 1)]
+    k = rfft_radius(out_shape, aligned.device) * 2.0  # fraction of Nyquist
+    band = (k >= SIGNAL_BAND[0]) & (k <= SIGNAL_BAND[1])
+
+    def signal(model: PolynomialMotion | None) -> float:
+        even, odd = (torch.fft.rfft2(corrected_sum(aligned, shape, out_shape, model, bin_factor, half))
+                     for half in halves)
+        return float((even * odd.conj()).real[band].sum())
+
+    return signal(fit.model) > signal(None)
 
 
 def _local_alignment(result: MotionResult, cropped: torch.Tensor, grid: tuple[int, int], shifts: torch.Tensor,

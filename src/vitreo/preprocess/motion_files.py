@@ -20,7 +20,7 @@ import numpy as np
 from vitreo.io.errors import InputError
 from vitreo.io.star import Table, read_star, write_star
 from vitreo.preprocess.motion_correction import MotionResult
-from vitreo.preprocess.motion_model import MODEL_VERSION
+from vitreo.em.motion_polynomial import MODEL_VERSION
 
 MOTION_STATS_DOSE = 4.0  # e/Å²: RELION's --dose_motionstats_cutoff between "early" and "late" motion
 STAR_VERSION = 50001

@@ -1,11 +1,5 @@
-"""RELION's local motion model (``ThirdOrderPolynomialModel``, model version 1): fit and evaluate.
-
-The local shift of frame z (0-based from the first frame of the sum) at pixel (X, Y) of the
-movie is L(z, x, y) = Σ_t (c_t1·z + c_t2·z² + c_t3·z³)·term_t(x, y) with x = X/nx − 0.5,
-y = Y/ny − 0.5 and the spatial terms (1, x, x², y, y², xy); 18 coefficients per axis,
-stored x then y in RELION's order (term-major: index 3t + p − 1). The total shift that
-aligns frame z at (X, Y) is the global shift plus L (movie pixels, RELION's sign). L has no
-constant term in z, so L(0) = 0: frame 1 is the reference everywhere.
+"""Fitting RELION's local motion model (``ThirdOrderPolynomialModel``, evaluated by
+:class:`vitreo.em.motion_polynomial.PolynomialMotion`) to patch shifts.
 
 Patch shifts are only known up to a constant per patch (each patch is aligned on its own),
 so the fit takes one free offset per patch and axis alongside the 36 coefficients: least
@@ -22,57 +16,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-COEFFS_PER_AXIS = 18
+from vitreo.em.motion_polynomial import COEFFS_PER_AXIS, PolynomialMotion, spatial_terms
+
 HUBER_K = 1.345  # Huber's constant (95 % efficiency for Gaussian noise), in robust standard deviations
 HUBER_ITERATIONS = 8
 SIGNIFICANCE = 0.01  # largest p-value of the F test for which a local model is kept
-MODEL_VERSION = 1  # RELION's MOTION_MODEL_THIRD_ORDER_POLYNOMIAL
-
-
-def spatial_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The terms (1, x, x², y, y², xy) at normalised positions: (6, n)."""
-    return np.stack([np.ones_like(x), x, x * x, y, y * y, x * y])
-
-
-@dataclass(frozen=True)
-class PolynomialMotion:
-    """36 coefficients (x then y, RELION order) for frames of ``size`` (nx, ny) pixels."""
-
-    coefficients: np.ndarray
-    size: tuple[int, int]
-
-    @property
-    def per_axis(self) -> np.ndarray:
-        """Coefficients as (axis, term, power) = (2, 6, 3)."""
-        return self.coefficients.reshape(2, 6, 3)
-
-    def shifts(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """L at pixel positions x, y (n,) for frames z (F,): (F, n, 2) pixels."""
-        terms = spatial_terms(*self._normalised(x, y))
-        z = np.asarray(z, dtype=np.float64)
-        powers = np.stack([z, z**2, z**3], axis=1)
-        return np.einsum("fp,atp,tn->fna", powers, self.per_axis, terms)
-
-    def separable(self, z: np.ndarray, height: int, scale: float, device: torch.device | str | None = None,
-                  dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """L on an output grid as a(y) + x·(b(y) + c·x) with x = X/nx − 0.5 the normalised column:
-        a, b (F, 2, height, 1) and c (F, 2, 1, 1), in output pixels.
-
-        Output pixel (i, j) sits at movie pixel (j·scale, i·scale) (scale = binning factor);
-        shifts are divided by ``scale``.
-        """
-        z = torch.as_tensor(np.asarray(z, dtype=np.float64), device=device)
-        powers = torch.stack([z, z**2, z**3], dim=1)  # (F, 3)
-        c = torch.einsum("fp,atp->fat", powers, torch.as_tensor(self.per_axis, device=device)) / scale  # (F, 2, 6)
-        y = torch.arange(height, device=device, dtype=torch.float64) * scale / self.size[1] - 0.5
-        a = c[..., 0:1] + y * (c[..., 3:4] + c[..., 4:5] * y)
-        b = c[..., 1:2] + c[..., 5:6] * y
-        return a[..., None].to(dtype), b[..., None].to(dtype), c[..., 2:3, None].to(dtype)
-
-    def _normalised(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(x, np.float64) / self.size[0] - 0.5, np.asarray(y, np.float64) / self.size[1] - 0.5)
 
 
 @dataclass(frozen=True)
@@ -96,7 +45,7 @@ def fit_local_motion(x: np.ndarray, y: np.ndarray, z: np.ndarray, shifts: np.nda
     Observations are weighted by Huber's rule (iteratively reweighted least squares), so the
     few wild shifts that noise peaks give in weak patches do not drive the model."""
     model = PolynomialMotion(np.zeros(2 * COEFFS_PER_AXIS), size)
-    terms = spatial_terms(*model._normalised(x, y))  # (6, n)
+    terms = spatial_terms(*model.normalised(x, y))  # (6, n)
     z = np.asarray(z, np.float64)
     design = (terms[:, None, :] * np.stack([z, z**2, z**3])[None]).reshape(COEFFS_PER_AXIS, -1).T  # (n, 18)
     observed = np.asarray(shifts, np.float64)
@@ -157,4 +106,4 @@ def _patch_means(values: np.ndarray, patch: np.ndarray, weights: np.ndarray) -> 
     return (sums / np.maximum(totals, 1e-300))[inverse]
 
 
-__all__ = ["COEFFS_PER_AXIS", "MODEL_VERSION", "PolynomialMotion", "LocalFit", "spatial_terms", "fit_local_motion"]
+__all__ = ["LocalFit", "fit_local_motion", "SIGNIFICANCE"]

@@ -10,7 +10,9 @@ Two sources, both giving the square image CTFFIND reads as an amplitude spectrum
   micrograph, overlapping by half, square-rooted. Each tile's best plane (mean and linear
   ramp) is removed and its edges are tapered (raised cosine over ``TILE_TAPER`` of each
   side), so that ice gradients and carbon edges do not make the tile's edges a step, which
-  would put a bright, broad cross on the spectrum.
+  would put a bright, broad cross on the spectrum. Tiles of outlying variance (carbon edges,
+  contamination, aggregates: robust z-score above ``TILE_OUTLIER_Z``) are left out, as
+  CTFFIND/gctf users mask them; their anisotropic power biased the astigmatism angle.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from vitreo.preprocess.alignment import taper_window
 
 PS_TARGET_PIXEL = 1.4  # Å; RELION crops the spectrum so its pixel is at least this (CTFFIND 4.1's sampling)
 TILE_TAPER = 1.0 / 8  # fraction of each tile side tapered to zero
+TILE_OUTLIER_Z = 3.0  # tiles whose variance lies further above the median (robust z-score) are left out
+MIN_TILES_TO_SELECT = 16  # fewer tiles are all kept
 
 
 def movie_spectrum(spectra: torch.Tensor, shape: tuple[int, int], pixel_size: float, group: int,
@@ -58,10 +62,22 @@ def tile_spectrum(image: torch.Tensor, box: int) -> torch.Tensor:
     slope_x = (tiles * coordinate[None, :]).sum(dim=(-2, -1), keepdim=True) / norm
     tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True) - slope_y * coordinate[:, None] - slope_x * coordinate[None, :]
     tiles = tiles * taper_window((box, box), image.device, image.dtype, TILE_TAPER)
+    tiles = tiles[_typical(tiles.square().mean(dim=(-2, -1)))]
     power = torch.zeros((box, box // 2 + 1), dtype=image.dtype, device=image.device)
     for chunk in torch.split(tiles, 64):
         power += torch.fft.rfft2(chunk).abs().square().sum(0)
     return centred_spectrum((power / tiles.shape[0]).sqrt(), (box, box))
 
 
-__all__ = ["movie_spectrum", "tile_spectrum", "PS_TARGET_PIXEL"]
+def _typical(variance: torch.Tensor) -> torch.Tensor:
+    """Tiles (bool mask) whose variance is not an outlier: at most median + ``TILE_OUTLIER_Z`` robust
+    standard deviations (1.4826 × MAD) above the median; all of them when fewer than
+    ``MIN_TILES_TO_SELECT`` (too few for robust statistics)."""
+    if variance.numel() < MIN_TILES_TO_SELECT:
+        return torch.ones_like(variance, dtype=torch.bool)
+    median = variance.median()
+    spread = 1.4826 * (variance - median).abs().median()
+    return variance <= median + TILE_OUTLIER_Z * spread
+
+
+__all__ = ["movie_spectrum", "tile_spectrum", "PS_TARGET_PIXEL", "TILE_OUTLIER_Z"]

@@ -22,7 +22,7 @@ import torch
 
 from vitreo.em.dose import dose_weights
 from vitreo.em.fourier import fourier_resize, rfft_radius, shift_phases
-from vitreo.preprocess.motion_model import PolynomialMotion
+from vitreo.em.motion_polynomial import PolynomialMotion
 
 FRAME_CHUNK = 8  # frames resampled at once (bounds the memory of the local sum)
 

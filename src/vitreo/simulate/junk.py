@@ -128,17 +128,15 @@ def _aggregates(spec: JunkSpec, picked: np.ndarray, projector: Projector, pixel_
 
 def _broken(spec: JunkSpec, picked: np.ndarray, projector: Projector, pixel_size: float) -> torch.Tensor:
     images = _padded(_projections(spec.quaternions[picked, 0], projector, pixel_size))
-    x, y = _coordinates(images.shape[-1], images.device, images.dtype)
-    angle = torch.as_tensor(spec.angles[picked], dtype=images.dtype, device=images.device)[:, None, None]
-    cut = torch.as_tensor(spec.sizes[picked], dtype=images.dtype, device=images.device)[:, None, None]
-    side = x * torch.cos(angle) + y * torch.sin(angle) - cut * (projector.size / 4)
-    return torch.fft.rfft2(images * torch.sigmoid(-side))
+    angle = torch.as_tensor(spec.angles[picked], dtype=images.dtype, device=images.device)
+    cut = torch.as_tensor(spec.sizes[picked], dtype=images.dtype, device=images.device)
+    return torch.fft.rfft2(cut_away(images, angle, cut * (projector.size / 4)))
 
 
 def _ice_crystals(
     spec: JunkSpec, picked: np.ndarray, box: int, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    x, y = _coordinates(box, device, dtype)
+    x, y = box_coordinates(box, device, dtype)
     angle = torch.as_tensor(spec.angles[picked], dtype=dtype, device=device)[:, None, None, None]
     normals = angle + torch.arange(3, dtype=dtype, device=device)[:, None, None] * (math.pi / 3)
     distance = (x * torch.cos(normals) + y * torch.sin(normals)).abs().amax(1)  # hexagon "radius" of each pixel
@@ -150,15 +148,29 @@ def _ice_crystals(
 def _blobs(
     spec: JunkSpec, picked: np.ndarray, box: int, protein_peak: float, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    x, y = _coordinates(box, device, dtype)
-    params = torch.as_tensor(spec.blobs[picked], dtype=dtype, device=device)[..., None, None]  # (k, 8, 4, 1, 1)
-    cx, cy, sigma, weight = params.unbind(2)
-    gaussians = weight * torch.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma * sigma))
-    return torch.fft.rfft2(gaussians.sum(1) * protein_peak)
+    params = torch.as_tensor(spec.blobs[picked], dtype=dtype, device=device)  # (k, 8, 4)
+    return torch.fft.rfft2(gaussian_cluster(box, params[..., :2], params[..., 2], params[..., 3]) * protein_peak)
 
 
-def _coordinates(box: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def box_coordinates(box: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel coordinates (x, y) relative to the box centre box//2, each (box, box)."""
     axis = torch.arange(box, device=device, dtype=dtype) - box // 2
     return axis[None, :].expand(box, box), axis[:, None].expand(box, box)
+
+
+def gaussian_cluster(box: int, centres: torch.Tensor, sigma: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Amorphous aggregates: images (k, box, box) each the sum of Gaussians at ``centres`` (k, g, 2)
+    (x, y px from the box centre) of widths ``sigma`` (k, g) px and peak ``weight`` (k, g)."""
+    x, y = box_coordinates(box, centres.device, centres.dtype)
+    distance2 = (x - centres[..., 0, None, None]) ** 2 + (y - centres[..., 1, None, None]) ** 2
+    return (weight[..., None, None] * torch.exp(-distance2 / (2 * sigma[..., None, None] ** 2))).sum(1)
+
+
+def cut_away(images: torch.Tensor, angle: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Broken particles: images (k, N, N) centred at N//2 with everything beyond a straight edge
+    removed (soft, 1 px): the edge's normal at ``angle`` (k,) radians, ``offset`` (k,) px from the centre."""
+    x, y = box_coordinates(images.shape[-1], images.device, images.dtype)
+    angle, offset = angle[:, None, None], offset[:, None, None]
+    return images * torch.sigmoid(-(x * torch.cos(angle) + y * torch.sin(angle) - offset))
 

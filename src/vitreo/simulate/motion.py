@@ -1,9 +1,8 @@
 """Beam-induced motion in RELION's motion-correction model: global shifts plus a local polynomial.
 
 RELION (``Micrograph::getShiftAt``) describes the alignment of frame f (0-based) at reference
-pixel (x, y) by the shift s_f(x, y) = global_f + L(f, x/nx − 0.5, y/ny − 0.5), where L is the
-``ThirdOrderPolynomialModel``: for each axis 18 coefficients c, L = Σ_terms (c₀ z + c₁ z² +
-c₂ z³)·term over the spatial terms (1, x, x², y, y², xy), z the frame index. Aligning shifts
+pixel (x, y) by the shift s_f(x, y) = global_f + L(f, x, y), where L is the
+``ThirdOrderPolynomialModel`` (:mod:`vitreo.em.motion_polynomial`). Aligning shifts
 frame f by +s_f: the aligned sum at r takes frame f at r − s_f(r). So the specimen point that
 sits at r in the reference (the first frame, s₀ = 0) appears at r − s_f(r) in frame f, and
 the motion this module draws is recorded exactly in RELION's form (pixels of the movie).
@@ -19,9 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Coefficients per axis of RELION's ThirdOrderPolynomialModel (model version 1).
-COEFFS_PER_AXIS = 18
-MOTION_MODEL_THIRD_ORDER_POLYNOMIAL = 1
+from vitreo.em.motion_polynomial import COEFFS_PER_AXIS, PolynomialMotion, path_length
 
 
 @dataclass(frozen=True)
@@ -36,15 +33,14 @@ class MotionModel:
     def n_frames(self) -> int:
         return self.global_shifts.shape[0]
 
+    @property
+    def local(self) -> PolynomialMotion:
+        """The local part L as RELION's polynomial."""
+        return PolynomialMotion(self.local_coefficients, self.size)
+
     def local_shifts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """L(f, x, y) for pixel positions x, y (n,): (F, n, 2) pixels."""
-        z = np.arange(self.n_frames, dtype=np.float64)
-        x = np.asarray(x, np.float64) / self.size[0] - 0.5
-        y = np.asarray(y, np.float64) / self.size[1] - 0.5
-        terms = _spatial_terms(x, y)
-        powers = np.stack([z, z**2, z**3], axis=1)  # (F, 3)
-        coefficients = self.local_coefficients.reshape(2, 6, 3)  # axis, term, power
-        return np.einsum("fp,atp,tn->fna", powers, coefficients, terms)
+        return self.local.shifts(x, y, np.arange(self.n_frames))
 
     def shifts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Total RELION shift s_f at reference positions (x, y): (F, n, 2) pixels."""
@@ -54,14 +50,10 @@ class MotionModel:
         """Where the specimen points at reference (x, y) appear in each frame: (F, n, 2) = (x, y) − s_f."""
         return np.stack([x, y], axis=-1)[None] - self.shifts(x, y)
 
-    def accumulated_motion(self, pixel_size: float) -> float:
-        """Total path length of the global shifts (Å), RELION's rlnAccumMotionTotal."""
-        return float(np.linalg.norm(np.diff(self.global_shifts, axis=0), axis=1).sum() * pixel_size)
-
-
-def _spatial_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The terms (1, x, x², y, y², xy) of RELION's polynomial: (6, n)."""
-    return np.stack([np.ones_like(x), x, x * x, y, y * y, x * y])
+    def accumulated_motion(self) -> float:
+        """Total path length of the global shifts in movie pixels, RELION's rlnAccumMotionTotal
+        (its label description says Å, but motion correction writes pixels)."""
+        return path_length(self.global_shifts)
 
 
 def static_motion(n_frames: int, size: tuple[int, int]) -> MotionModel:

@@ -1,5 +1,6 @@
 """Extracted-particle stacks with ground truth: projections at random orientations and offsets,
-each with its own CTF, plus white Gaussian noise.
+each with its own CTF, plus white Gaussian noise; junk (blobs, streaks, broken particles) drawn
+with the shapes of :mod:`vitreo.simulate.junk`.
 
 Images are what RELION's Extract writes with contrast inverted: white particles, image =
 CTF ⊗ projection + noise, with the CTF positive at low frequency (DESIGN.md). The particle
@@ -22,6 +23,7 @@ from vitreo.em.projector import Projector
 from vitreo.io.image_refs import format_image_names
 from vitreo.io.mrc import write_mrc
 from vitreo.io.star import Table, write_star
+from vitreo.simulate.junk import box_coordinates, cut_away, gaussian_cluster
 
 JUNK_KINDS = ("blob", "streak", "fragment")
 #: truth columns written into the STAR file only on request (the rest describe acquisition)
@@ -144,8 +146,7 @@ def _render_junk(
     """rfft (m, N, N//2+1) of junk images centred at N//2, each with the integrated density of
     0.5–1.5 particles (the projection's DC term)."""
     box = projector.size
-    axis = torch.arange(box, dtype=torch.float32) - box // 2
-    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    x, y = box_coordinates(box)
     kind = torch.randint(0, len(kinds), (m,), generator=generator)
     images = torch.zeros(m, box, box)
 
@@ -161,8 +162,7 @@ def _render_junk(
             centres = torch.randn(k, 8, 2, generator=generator) * 0.12 * box
             sigma = uniform(0.03, 0.08, k, 8) * box
             present = (torch.arange(8) < torch.randint(3, 9, (k, 1), generator=generator)).float()
-            distance2 = (x - centres[..., 0, None, None]) ** 2 + (y - centres[..., 1, None, None]) ** 2
-            images[chosen] = (present[..., None, None] * torch.exp(-distance2 / (2 * sigma[..., None, None] ** 2))).sum(1)
+            images[chosen] = gaussian_cluster(box, centres, sigma, present)
         elif name == "streak":
             angle = uniform(0.0, np.pi, k)[:, None, None]
             shift = uniform(-0.25, 0.25, k)[:, None, None] * box
@@ -174,10 +174,8 @@ def _render_junk(
         else:
             rotations = random_rotations(k, generator=generator, dtype=torch.float32)
             projections = torch.fft.irfft2(projector.project(rotations), s=(box, box))
-            angle = uniform(0.0, 2 * np.pi, k)[:, None, None]
-            cut = uniform(-0.3, 0.1, k)[:, None, None] * box / 4
-            side = x * torch.cos(angle) + y * torch.sin(angle) - cut
-            images[chosen] = projections * torch.sigmoid(-side)
+            angle = uniform(0.0, 2 * np.pi, k)
+            images[chosen] = cut_away(projections, angle, uniform(-0.3, 0.1, k) * box / 4)
     particle_mass = projector.project(torch.eye(3)[None])[0, 0, 0].real
     mass = images.sum(dim=(-2, -1)).clamp_min(1e-12)
     images *= (particle_mass * uniform(0.5, 1.5, m) / mass)[:, None, None]

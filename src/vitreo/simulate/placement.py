@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from vitreo.em.geometry import euler_to_matrix, random_rotations
 
@@ -28,9 +29,11 @@ def random_positions(
     bounds: tuple[float, float, float, float],
     min_distance: float,
     occupied: np.ndarray | None = None,
+    occupied_distance: float | None = None,
 ) -> np.ndarray:
     """Up to ``n`` positions (m, 2) in the box (x0, y0, x1, y1), at least ``min_distance`` apart
-    from each other and from ``occupied`` (k, 2). Fewer than ``n`` when the field is full."""
+    from each other and ``occupied_distance`` (default ``min_distance``) from ``occupied`` (k, 2).
+    Fewer than ``n`` when the field is full."""
     x0, y0, x1, y1 = bounds
     cell = max(min_distance, 1e-6)
     grid: dict[tuple[int, int], list[tuple[float, float]]] = {}
@@ -48,12 +51,14 @@ def random_positions(
     def add(x: float, y: float) -> None:
         grid.setdefault((int(x // cell), int(y // cell)), []).append((x, y))
 
-    for x, y in np.asarray(occupied if occupied is not None else np.empty((0, 2))).reshape(-1, 2):
-        add(float(x), float(y))
     accepted: list[tuple[float, float]] = []
     if n <= 0 or x1 <= x0 or y1 <= y0:
         return np.empty((0, 2))
     candidates = rng.uniform((x0, y0), (x1, y1), size=(_CANDIDATES_PER_POSITION * n + 100, 2))
+    occupied = np.asarray(occupied if occupied is not None else np.empty((0, 2)), np.float64).reshape(-1, 2)
+    if len(occupied):
+        nearest, _ = cKDTree(occupied).query(candidates)
+        candidates = candidates[nearest >= (min_distance if occupied_distance is None else occupied_distance)]
     for x, y in candidates.tolist():
         if free(x, y):
             add(x, y)

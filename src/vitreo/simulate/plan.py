@@ -23,6 +23,7 @@ from vitreo.simulate.placement import random_orientations, random_positions
 
 _CTF, _POSITIONS, _ORIENTATIONS, _JUNK, _MOTION, _BACKGROUND, _NOISE = range(7)
 _DATASET_KEY = 2**31 - 1
+JUNK_REACH = 1.0  # how far junk reaches from its centre, in particle diameters
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,10 @@ def plan_micrograph(config: SimulationConfig, index: int, diameter: float) -> Mi
     astigmatism = ctf_rng.uniform(0.0, config.astigmatism_max)
     defocus = (mean + astigmatism / 2, mean - astigmatism / 2, ctf_rng.uniform(-90.0, 90.0))
 
-    position_rng = stream(seed, index, _POSITIONS)
-    half = box / 2
-    positions = random_positions(
-        position_rng, config.particles_per_micrograph, (half, half, width - half, height - half), min_distance
-    )
     junk_rng = stream(seed, index, _JUNK)
-    n_junk = junk_rng.poisson(config.junk_fraction * len(positions))
-    junk_positions = random_positions(position_rng, n_junk, (0.0, 0.0, width, height), min_distance, positions)
+    n_junk = int(junk_rng.poisson(config.junk_fraction * config.particles_per_micrograph))
+    positions, junk_positions = _place(stream(seed, index, _POSITIONS), junk_rng, config, min_distance,
+                                       diameter_px, n_junk)
 
     generator = torch.Generator().manual_seed(int(stream(seed, index, _ORIENTATIONS).integers(2**62)))
     rotations = random_orientations(
@@ -114,3 +111,18 @@ def plan_micrograph(config: SimulationConfig, index: int, diameter: float) -> Mi
         noise_seed=int(stream(seed, index, _NOISE).integers(2**62)),
     )
 
+
+def _place(position_rng: np.random.Generator, junk_rng: np.random.Generator, config: SimulationConfig,
+           min_distance: float, diameter: float, n_junk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Particle and junk centres (n, 2), (m, 2), at least half a box from the edges (so every
+    object can be extracted). Junk goes first, uniformly over the field as on real grids (not
+    only where particles left room); particles then fill the rest as a hard-disk gas, keeping
+    clear of junk, which reaches about one particle ``diameter`` (px) from its centre (aggregates,
+    crystals): particle–junk centres at least 1.5, junk–junk 2 diameters apart."""
+    width, height = config.micrograph_size
+    half = config.box / 2
+    bounds = (half, half, width - half, height - half)
+    junk = random_positions(junk_rng, n_junk, bounds, 2 * JUNK_REACH * diameter)
+    particles = random_positions(position_rng, config.particles_per_micrograph, bounds, min_distance, junk,
+                                 max(min_distance, (JUNK_REACH + 0.5) * diameter))
+    return particles, junk

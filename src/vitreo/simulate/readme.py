@@ -39,8 +39,8 @@ _PHYSICS = """\
 Weak-phase approximation. Phase φ = σ·Vp (σ the interaction constant, Vp the projected
 potential in V·Å) of particles, junk, ice (random atoms with a structure factor
 `amorphous_contrast`), carbon and contamination; per frame, particles and junk sit at their
-positions moved by global + local motion (Fourier sub-pixel shifts), the background moves
-with the global drift; the spectrum is attenuated by Grant & Grigorieff (2015) radiation
+positions moved by global + local motion (Fourier sub-pixel shifts), and so does the
+background (the local part's sub-pixel rest resampled bicubically); the spectrum is attenuated by Grant & Grigorieff (2015) radiation
 damage averaged over the frame's exposure; intensity = dose · T · (1 − 2·F⁻¹[CTF · MTF · Φ])
 with T the electrons transmitted through ice and carbon; Poisson counts at the true dose per
 pixel and frame, times each pixel's sensitivity; hot pixels read 10× the mean.

@@ -6,7 +6,7 @@ Physics (weak-phase approximation, each step switchable in the config):
    positions in each frame (the first frame's position moved by the local + global motion of
    :mod:`vitreo.simulate.motion`, sub-pixel by a Fourier phase ramp) onto a canvas larger than
    the frame (margins for CTF delocalisation and drift); the background (ice, carbon,
-   contamination: :mod:`vitreo.simulate.background`) moves with the global drift. The phase
+   contamination: :mod:`vitreo.simulate.background`) follows the same global and local motion. The phase
    is φ = σ·Vp, σ the interaction constant; its mean is removed (it carries no contrast).
 2. Damage. Each frame's spectrum is attenuated by the Grant & Grigorieff filter averaged over
    the frame's exposure (:func:`vitreo.em.dose.frame_damage`).
@@ -40,6 +40,7 @@ from vitreo.simulate.config import SimulationConfig
 from vitreo.io.mtf import mtf_file, read_mtf
 from vitreo.simulate.detector import HOT_PIXEL_FACTOR, Detector, count_dtype, counts_per_pixel, mtf_response
 from vitreo.simulate.junk import junk_box, render_junk
+from vitreo.simulate.motion import MotionModel
 from vitreo.simulate.plan import MicrographPlan
 
 #: Objects are pasted in chunks of at most this many pixels (bounds the temporary memory).
@@ -124,25 +125,54 @@ class Renderer:
         size, margin = geometry.size, geometry.margin
         width, height = config.micrograph_size
         groups = self._objects(plan)
-        background_spectrum = torch.fft.rfft2(background.potential * self.sigma)
+        background_spectra = torch.fft.rfft2(torch.stack([background.potential * self.sigma,
+                                                          background.transmission]))
         transfer = self._transfer(plan)
         dose_px = counts_per_pixel(config)
-        motion = plan.motion
         for frame, (start, stop) in enumerate(config.frame_exposures):
             canvas = torch.zeros((size, size), device=self.device)
             for spectra, frame_positions in groups:
                 paste(canvas, spectra, frame_positions[frame] + margin)
-            drift = torch.as_tensor(-motion.global_shifts[frame], dtype=torch.float32, device=self.device)
-            spectrum = torch.fft.rfft2(canvas) + phase_shift(background_spectrum, drift, (size, size))
+            phase, transmission = self._moved_background(background_spectra, plan.motion, frame)
+            spectrum = torch.fft.rfft2(canvas + phase)
             spectrum[0, 0] = 0.0
             filtered = spectrum * transfer
             if config.damage:
                 filtered = filtered * frame_damage(self.frequency, start, stop, config.voltage).to(filtered.real.dtype)
             contrast = torch.fft.irfft2(filtered, s=(size, size))
-            step = [int(v) for v in np.rint(motion.global_shifts[frame][::-1])]
-            transmission = torch.roll(background.transmission, shifts=(-step[0], -step[1]), dims=(0, 1))
             intensity = dose_px * transmission * (1.0 + contrast)
             yield intensity[margin : margin + height, margin : margin + width].clamp_min(0.0)
+
+    def _moved_background(self, spectra: torch.Tensor, motion: MotionModel, frame: int
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The background's phase and transmission (canvas (y, x) each) in ``frame``, moved as the
+        particles are: the specimen point at r in the first frame appears at r − s_f(r).
+
+        The global shift plus the mean local shift over the field is applied exactly (a phase
+        ramp on ``spectra``, the rfft of both maps); the rest of the local shift, a fraction of a
+        pixel, by bicubic resampling at p + (L_f(p) − mean), as motion correction undoes it.
+        """
+        size, margin = self.geometry.size, self.geometry.margin
+        width, height = self.config.micrograph_size
+        local = motion.local
+        gx, gy = np.meshgrid(np.linspace(0, width, 16), np.linspace(0, height, 16))
+        mean = motion.local_shifts(gx.ravel(), gy.ravel())[frame].mean(0)
+        moved = torch.fft.irfft2(phase_shift(spectra, torch.as_tensor(-(motion.global_shifts[frame] + mean),
+                                                                      device=self.device), (size, size)),
+                                 s=(size, size))
+        if not local.coefficients.any():
+            return moved[0], moved[1].clamp_min(0.0)
+        a, b, c = local.separable([frame], size, 1.0, self.device, torch.float32, y_origin=-margin)
+        x = (torch.arange(size, device=self.device, dtype=torch.float32) - margin) / width - 0.5
+        to_grid = 2.0 / (size - 1)
+        axis = torch.arange(size, device=self.device, dtype=torch.float32)
+        grid = torch.empty((1, size, size, 2), device=self.device)
+        for index, identity in ((0, axis[None, :]), (1, axis[:, None])):
+            shift = a[0, index] + x * (b[0, index] + c[0, index] * x) - float(mean[index])
+            grid[0, ..., index] = (identity + shift) * to_grid - 1.0
+        sampled = torch.nn.functional.grid_sample(moved[None], grid, mode="bicubic", padding_mode="border",
+                                                  align_corners=True)[0]
+        return sampled[0], sampled[1].clamp_min(0.0)
 
     def _objects(self, plan: MicrographPlan) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Phase spectra (σ·Vp, rfft, centred boxes) of particles and junk, and their positions in

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from vitreo.em.motion_polynomial import MODEL_VERSION
 from vitreo.io.star import Table, write_star
 from vitreo.simulate.config import SimulationConfig
-from vitreo.simulate.motion import MOTION_MODEL_THIRD_ORDER_POLYNOMIAL, MotionModel
+from vitreo.simulate.motion import MotionModel
 from vitreo.simulate.plan import MicrographPlan
 
 OPTICS_GROUP_NAME = "opticsGroup1"
@@ -82,7 +83,7 @@ def micrograph_truth(
         rlnCtfAstigmatism=u - v,
         rlnPhaseShift=config.phase_shift,
         rlnCtfBfactor=config.envelope_bfactor,
-        rlnAccumMotionTotal=plan.motion.accumulated_motion(pixel),
+        rlnAccumMotionTotal=plan.motion.accumulated_motion(),
         rlnMicrographIceThickness=ice_thickness,
         rlnVitreoCarbonFraction=carbon_fraction,
     )
@@ -152,7 +153,7 @@ def write_motion_star(
         rlnMicrographPreExposure=config.pre_exposure,
         rlnVoltage=config.voltage,
         rlnMicrographStartFrame=1,
-        rlnMotionModelVersion=MOTION_MODEL_THIRD_ORDER_POLYNOMIAL if has_local else 0,
+        rlnMotionModelVersion=MODEL_VERSION if has_local else 0,
     )
     blocks: dict[str, Any] = {
         "general": general,

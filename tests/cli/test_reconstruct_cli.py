@@ -1,8 +1,7 @@
-"""`vitreo reconstruct` and `vitreo demo` from the command line."""
+"""`vitreo reconstruct` from the command line."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import mrcfile
@@ -39,16 +38,3 @@ def test_reconstruct_bad_symmetry(tmp_path: Path) -> None:
     result = run_cli("reconstruct", "--i", "Particles/particles.star", "--o", "m.mrc", "--sym", "X7", cwd=tmp_path)
     assert_one_line_error(result, "X7")
     assert not (tmp_path / "m.mrc").exists()
-
-
-def test_demo_measures_resolution(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    result = run_cli("demo", "--out", str(out), "--particles", "400", "--snr", "0.05", "--j", "1")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert 7.0 <= summary["resolution_vs_truth_A"] < 30.0
-    assert abs(summary["gold_standard_resolution_A"] - summary["resolution_vs_truth_A"]) < 0.25 * summary["resolution_vs_truth_A"]
-    assert (out / "Reconstruct" / "run_fsc.png").is_file()
-    again = run_cli("demo", "--out", str(out), "--particles", "10")
-    assert_one_line_error(again, "already exists")
-    assert json.loads((out / "summary.json").read_text()) == summary

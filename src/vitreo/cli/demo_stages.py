@@ -1,0 +1,270 @@
+"""The RELION 2.1 tutorial's jobs as a scheme (:mod:`vitreo.pipeline.scheme`), with the tutorial's
+parameters scaled to a simulated dataset.
+
+Sizes follow the data: patches of about 400 px for motion correction, a CTF box of 512 px on
+micrographs of 1536 px or more (else 256), CTF fitting to 2.5 × the pixel size, the particle
+diameter measured on the true map (× 1.1, as a person would draw the mask a little wider) and
+the tutorial's 200 Å minimum distance between picks scaled to the diameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vitreo.io.coords import write_coordinates
+from vitreo.io.star import read_star
+from vitreo.io.table import Table
+from vitreo.jobs.motioncorr_movie import output_root
+from vitreo.pipeline.scheme import Deferred, Stage
+from vitreo.simulate.config import SimulationConfig
+
+#: Folder (in the project) of the coordinates that stand in for a person's manual picks: the
+#: movies' folder, so that RELION's coordinate rule pairs them with the corrected micrographs.
+PICKS_DIR = "Micrographs"
+PICKS_SUFFIX = "_manualpick.star"
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """What the stages need to know about the simulated data."""
+
+    config: SimulationConfig
+    diameter: float  # Å, of the particle
+    mtf: str  # the detector MTF file in the project ('' for none)
+
+    @property
+    def mask_diameter(self) -> float:
+        """The particle mask diameter (Å) a person would choose: 10% wider than the particle."""
+        return round(1.1 * self.diameter)
+
+
+def write_person_picks(root: Path, per_micrograph: int, error_px: float, seed: int) -> int:
+    """Coordinates a person would click: ``per_micrograph`` true particle positions per movie,
+    each off by a Gaussian error of ``error_px`` pixels; files ``Micrographs/<micrograph>_manualpick.star``
+    (named after the motion-corrected micrograph, as RELION's coordinate rule wants). Returns the
+    number of picks."""
+    blocks = read_star(root / "truth" / "particles.star")
+    truth, pixel = blocks["particles"], float(blocks["optics"]["rlnImagePixelSize"][0])
+    rng = np.random.default_rng(seed)
+    names = np.asarray(truth["rlnMicrographName"])
+    is_particle = np.asarray(truth["rlnVitreoObjectType"]) == "particle"
+    total = 0
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero((names == name) & is_particle)
+        chosen = rng.choice(rows, size=min(per_micrograph, len(rows)), replace=False)
+        centres = {axis: truth[f"rlnCoordinate{axis}"][chosen] - truth[f"rlnOrigin{axis}Angst"][chosen] / pixel
+                   + rng.normal(0.0, error_px, len(chosen)) for axis in "XY"}
+        table = Table({f"rlnCoordinate{axis}": np.round(values, 1) for axis, values in centres.items()})
+        write_coordinates(root / f"{output_root('', name)}{PICKS_SUFFIX}", table)
+        total += len(chosen)
+    return total
+
+
+def preprocessing_stages(data: DemoData) -> list[Stage]:
+    """Import, MotionCorr, CtfFind, the imported manual picks, ManualPick and the first Extract."""
+    c = data.config
+    size = min(c.micrograph_size)
+    patches = str(max(1, round(size / 400)))
+    ctf_box = "512" if size >= 1536 else "256"
+    return [
+        Stage("movies", "relion.import", {
+            "do_raw": "Yes", "fn_in_raw": "Micrographs/*_movie.mrcs", "is_multiframe": "Yes",
+            "angpix": f"{c.pixel_size}", "kV": f"{c.voltage:g}", "Cs": f"{c.cs:g}", "Q0": f"{c.amplitude_contrast:g}",
+            "fn_mtf": data.mtf}, "Import the movies"),
+        Stage("motioncorr", "relion.motioncorr", {
+            "input_star_mics": "{movies}movies.star", "dose_per_frame": f"{c.dose_per_frame:g}",
+            "pre_exposure": f"{c.pre_exposure:g}", "bfactor": "150", "patch_x": patches, "patch_y": patches,
+            "do_save_noDW": "Yes"}, "Beam-induced motion correction"),
+        Stage("ctffind", "relion.ctffind", {
+            "input_star_mics": "{motioncorr}corrected_micrographs.star", "use_noDW": "Yes", "box": ctf_box,
+            "resmin": "30", "resmax": f"{max(5.0, 2.5 * c.pixel_size):.1f}", "dfmin": "5000", "dfmax": "50000",
+            "dfstep": "500", "dast": "100"}, "CTF estimation"),
+        Stage("picks", "relion.import", {
+            "do_raw": "No", "do_other": "Yes", "fn_in_other": f"{PICKS_DIR}/*{PICKS_SUFFIX}",
+            "node_type": "Particle coordinates (*.box, *_pick.star)"}, "Import the manual picks"),
+        Stage("manualpick", "relion.manualpick", {
+            "fn_in": "{ctffind}micrographs_ctf.star", "fn_coords": "{picks}coords_suffix" + PICKS_SUFFIX,
+            "diameter": f"{data.mask_diameter:g}", "angpix": f"{c.pixel_size}"}, "Manual picking"),
+        Stage("extract_manual", "relion.extract", {
+            "star_mics": "{ctffind}micrographs_ctf.star", "coords_suffix": "{manualpick}manualpick.star",
+            "extract_size": f"{c.box}", "do_invert": "Yes", "do_norm": "Yes", "bg_diameter": "-1",
+            "white_dust": "-1", "black_dust": "-1"}, "Extract the manual picks"),
+    ]
+
+
+@dataclass(frozen=True)
+class DemoScale:
+    """How much work the classification stages do: classes and iterations."""
+
+    classes_manual: int = 6
+    classes_auto: int = 20
+    classes_3d: int = 3
+    iterations_2d: int = 25
+    iterations_3d: int = 25
+    sgd_iterations: tuple[int, int, int] = (50, 200, 50)  # initial, in-between, final (RELION's)
+    sampling_3d: str = "7.5 degrees"  # Class3D's and Refine3D's initial angular sampling
+    symmetry: str = "D2"
+
+
+#: Folder (in the project) of maps a person would prepare by hand between jobs.
+REFERENCES_DIR = "References"
+
+
+def aligned_map(source: str, name: str, symmetry: str) -> Deferred:
+    """A deferred value: the map ``source`` (``{alias}`` allowed) turned so that its symmetry axes
+    follow RELION's conventions (``vitreo image align-symmetry --centre``), written to
+    ``References/<name>.mrc``; the tutorial does this by hand."""
+
+    def prepare(root: Path, jobs: Mapping[str, str]) -> str:
+        from vitreo.cli.image_align import align_symmetry_command
+
+        resolved = source.format_map(jobs)
+        target = f"{REFERENCES_DIR}/{name}.mrc"
+        align_symmetry_command(root / resolved, root / target, symmetry, centre=True)
+        return target
+
+    return prepare
+
+
+def most_populated_class(alias: str, iteration: int) -> Deferred:
+    """A deferred value: the map of the most populated class of a Class3D run's iteration."""
+
+    def choose(root: Path, jobs: Mapping[str, str]) -> str:
+        model = read_star(root / jobs[alias] / f"run_it{iteration:03d}_model.star")["model_classes"]
+        names = list(model["rlnReferenceImage"])
+        return str(names[int(np.argmax(model["rlnClassDistribution"]))])
+
+    return choose
+
+
+def sharpening_bfactor(alias: str) -> Deferred:
+    """A deferred value: the B-factor PostProcess sharpened with (for LocalRes)."""
+
+    def read(root: Path, jobs: Mapping[str, str]) -> str:
+        general = read_star(root / jobs[alias] / "postprocess.star")["general"]
+        return f"{float(general['rlnBfactorUsedForSharpening']):.2f}"
+
+    return read
+
+
+#: Auto B-factor needs Guinier points beyond autob_lowres (10 Å): refined maps worse than this are
+#: post-processed without sharpening, as a person would choose.
+AUTO_BFACTOR_RESOLUTION = 8.0
+
+
+def sharpen_automatically(alias: str, wanted: bool) -> Deferred:
+    """A deferred Yes/No: whether Refine3D ``alias`` reached :data:`AUTO_BFACTOR_RESOLUTION`
+    (``wanted`` True), or did not (``wanted`` False)."""
+
+    def decide(root: Path, jobs: Mapping[str, str]) -> str:
+        general = read_star(root / jobs[alias] / "run_model.star")["model_general"]
+        reached = float(general["rlnCurrentResolution"]) <= AUTO_BFACTOR_RESOLUTION
+        return "Yes" if reached == wanted else "No"
+
+    return decide
+
+
+def mask_threshold(alias: str, file: str, lowpass: float) -> Deferred:
+    """A deferred value: the binarisation threshold a person would read off the map in a viewer —
+    10% of the maximum of the map low-pass filtered to ``lowpass`` Å."""
+
+    def choose(root: Path, jobs: Mapping[str, str]) -> str:
+        import torch
+
+        from vitreo.em.filters import lowpass as lowpass_filter
+        from vitreo.io.mrc import read_mrc
+
+        volume, pixel = read_mrc(root / jobs[alias] / file)
+        filtered = lowpass_filter(torch.from_numpy(volume).double(), lowpass, float(pixel))
+        return f"{0.1 * float(filtered.max()):.6g}"
+
+    return choose
+
+
+def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Stage]:
+    """Class2D of the manual picks, Select of templates, AutoPick, Extract, Sort, Class2D, Select,
+    InitialModel, Class3D, Select, Refine3D, MaskCreate, PostProcess and LocalRes."""
+    c = data.config
+    diameter = f"{data.mask_diameter:g}"
+    it2, it3 = scale.iterations_2d, scale.iterations_3d
+    ml = {"do_preread_images": "Yes", "nr_threads": str(threads), "particle_diameter": diameter}
+    return [
+        Stage("class2d_manual", "relion.class2d", {
+            **ml, "fn_img": "{extract_manual}particles.star", "nr_classes": str(scale.classes_manual),
+            "tau_fudge": "2", "nr_iter_em": str(it2), "do_center": "Yes"}, "2D classification of the manual picks"),
+        Stage("templates", "relion.select", {
+            "fn_model": "{class2d_manual}" + f"run_it{it2:03d}_optimiser.star", "do_class_ranker": "Yes",
+            "do_recenter": "Yes"}, "Select templates for auto-picking"),
+        Stage("autopick", "relion.autopick", {
+            "fn_input_autopick": "{ctffind}micrographs_ctf.star", "do_refs": "Yes",
+            "fn_refs_autopick": "{templates}class_averages.star", "lowpass": "20", "psi_sampling_autopick": "5",
+            "do_ctf_autopick": "Yes", "threshold_autopick": "5", "mindist_autopick": f"{min_distance(data):g}",
+            "maxstddevnoise_autopick": "1.2", "particle_diameter": diameter},
+              "Template-based auto-picking"),
+        Stage("extract_auto", "relion.extract", {
+            "star_mics": "{ctffind}micrographs_ctf.star", "coords_suffix": "{autopick}autopick.star",
+            "extract_size": f"{c.box}", "do_invert": "Yes", "do_norm": "Yes", "bg_diameter": "-1"},
+              "Extract the auto-picked particles"),
+        Stage("sort", "relion.sort", {
+            "input_star": "{extract_auto}particles.star", "autopick_refs": "{autopick}references.star",
+            "particle_diameter": diameter}, "Particle sorting"),
+        Stage("class2d_auto", "relion.class2d", {
+            **ml, "fn_img": "{sort}particles_sort.star", "nr_classes": str(scale.classes_auto), "tau_fudge": "2",
+            "nr_iter_em": str(it2), "do_center": "Yes"}, "2D classification of all particles"),
+        Stage("good2d", "relion.select", {
+            "fn_model": "{class2d_auto}" + f"run_it{it2:03d}_optimiser.star", "do_class_ranker": "Yes"},
+              "Select the good 2D classes"),
+        Stage("initialmodel", "relion.initialmodel", {
+            **ml, "fn_img": "{good2d}particles.star", "sym_name": "C1",
+            **dict(zip(("sgd_ini_iter", "sgd_inbetween_iter", "sgd_fin_iter"), map(str, scale.sgd_iterations)))},
+              "De novo initial model (SGD)"),
+        Stage("class3d", "relion.class3d", {
+            **ml, "fn_img": "{good2d}particles.star",
+            "fn_ref": aligned_map("{initialmodel}initial_model.mrc", "initial_model_aligned", scale.symmetry),
+            "nr_classes": str(scale.classes_3d), "ini_high": "50", "sym_name": "C1", "tau_fudge": "4",
+            "nr_iter": str(it3), "sampling": scale.sampling_3d}, "3D classification"),
+        Stage("good3d", "relion.select", {
+            "fn_model": "{class3d}" + f"run_it{it3:03d}_optimiser.star", "min_class_distribution": "0.15"},
+              "Select the good 3D classes"),
+        Stage("refine3d", "relion.refine3d", {
+            **ml, "fn_img": "{good3d}particles.star",
+            "fn_ref": _then_aligned(most_populated_class("class3d", it3), "best_class3d_aligned", scale.symmetry),
+            "ini_high": "50", "sym_name": scale.symmetry, "sampling": scale.sampling_3d,
+            "auto_local_sampling": "1.8 degrees"}, "Gold-standard 3D auto-refine"),
+        Stage("mask", "relion.maskcreate", {
+            "fn_in": "{refine3d}run_class001.mrc", "lowpass_filter": "15",
+            "inimask_threshold": mask_threshold("refine3d", "run_class001.mrc", 15.0), "extend_inimask": "3",
+            "width_mask_edge": "3"}, "Mask creation"),
+        Stage("postprocess", "relion.postprocess", {
+            "fn_in": "{refine3d}run_half1_class001_unfil.mrc", "fn_mask": "{mask}mask.mrc", "autob_lowres": "10",
+            "do_auto_bfac": sharpen_automatically("refine3d", True),
+            "do_adhoc_bfac": sharpen_automatically("refine3d", False), "adhoc_bfac": "0",
+            "fn_mtf": data.mtf, "mtf_angpix": f"{c.pixel_size}"}, "Post-processing"),
+        Stage("localres", "relion.localres", {
+            "fn_in": "{refine3d}run_half1_class001_unfil.mrc", "fn_mask": "{mask}mask.mrc",
+            "do_relion_locres": "Yes", "adhoc_bfac": sharpening_bfactor("postprocess"), "fn_mtf": data.mtf},
+              "Local resolution"),
+    ]
+
+
+def _then_aligned(choose: Deferred, name: str, symmetry: str) -> Deferred:
+    def prepare(root: Path, jobs: Mapping[str, str]) -> str:
+        return aligned_map(choose(root, jobs), name, symmetry)(root, jobs)
+
+    return prepare
+
+
+def min_distance(data: DemoData) -> float:
+    """The tutorial's minimum inter-particle distance for auto-picking, scaled to the particle
+    (180 Å for betagal's 200 Å)."""
+    return math.floor(0.9 * data.diameter)
+
+
+__all__ = ["DemoData", "DemoScale", "PICKS_DIR", "PICKS_SUFFIX", "REFERENCES_DIR", "write_person_picks",
+           "preprocessing_stages", "classification_stages", "aligned_map", "most_populated_class",
+           "sharpening_bfactor", "mask_threshold", "min_distance"]

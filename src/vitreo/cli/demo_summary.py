@@ -1,0 +1,125 @@
+"""The figures `vitreo demo` reports at the end, all measured on the run's own files.
+
+- wall time per stage, and whether an earlier run's job was reused;
+- particles kept at each step that writes particles;
+- the final gold-standard resolution (PostProcess's rlnFinalResolution);
+- the FSC of the final refined map (Refine3D's run_class001.mrc, superposed on the truth with
+  :func:`vitreo.em.map_alignment.align_maps`, which allows for the hand the initial model chose)
+  against the true map, and where it crosses 0.5;
+- where the plots are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vitreo.io.star import read_star
+from vitreo.pipeline.scheme import StageResult
+
+#: Particle STAR files of the stages that keep or drop particles (alias -> file in its job).
+PARTICLE_FILES = {
+    "extract_manual": "particles.star",
+    "extract_auto": "particles.star",
+    "sort": "particles_sort.star",
+    "good2d": "particles.star",
+    "good3d": "particles.star",
+    "refine3d": "run_data.star",
+}
+#: Plots worth opening, by stage alias.
+PLOTS = {
+    "motioncorr": "logfile.pdf",
+    "ctffind": "logfile.pdf",
+    "autopick": "logfile.pdf",
+    "sort": "logfile.pdf",
+    "postprocess": "logfile.pdf",
+    "localres": "histogram.pdf",
+}
+
+
+def particle_counts(root: Path, jobs: Mapping[str, str]) -> dict[str, int]:
+    """Particles in the output of each stage of :data:`PARTICLE_FILES` that ran."""
+    counts = {}
+    for alias, name in PARTICLE_FILES.items():
+        path = root / jobs[alias] / name if alias in jobs else None
+        if path is not None and path.is_file():
+            counts[alias] = len(read_star(path)["particles"])
+    return counts
+
+
+def plot_files(root: Path, jobs: Mapping[str, str]) -> list[str]:
+    """The plots the run wrote (paths relative to the project), including Refine3D's angular
+    distribution and the FSC against the truth."""
+    found = [jobs[alias] + name for alias, name in PLOTS.items() if alias in jobs and (root / jobs[alias] / name).is_file()]
+    if "refine3d" in jobs:
+        found += sorted(str(p.relative_to(root)) for p in (root / jobs["refine3d"]).glob("*angdist*"))
+    return found + (["Demo/fsc_vs_truth.png"] if (root / "Demo/fsc_vs_truth.png").is_file() else [])
+
+
+def compare_with_truth(root: Path, refined_map: Path, truth_map: Path) -> dict[str, float]:
+    """FSC of the refined map against the truth once superposed; writes Demo/fsc_vs_truth.png."""
+    import torch
+
+    from vitreo.em.fsc import fsc, resolution_at
+    from vitreo.em.map_alignment import align_maps, apply_alignment
+    from vitreo.io.mrc import read_mrc
+    from vitreo.plots.fsc_plot import plot_fsc
+
+    refined, pixel = read_mrc(refined_map)
+    truth, _ = read_mrc(truth_map)
+    truth_t, refined_t = torch.from_numpy(truth).double(), torch.from_numpy(refined).double()
+    alignment = align_maps(truth_t, refined_t, float(pixel))
+    curve = fsc(apply_alignment(refined_t, alignment), truth_t)
+    box = truth.shape[-1]
+    (root / "Demo").mkdir(exist_ok=True)
+    plot_fsc(root / "Demo/fsc_vs_truth.png", {"FSC against the true map": curve.numpy()}, float(pixel), box,
+             thresholds=(0.5,))
+    return {"resolution_vs_truth_A": round(resolution_at(curve, 0.5, float(pixel), box), 2),
+            "hand_flipped": alignment.flipped, "alignment_score": round(float(alignment.score), 4)}
+
+
+def final_resolution(root: Path, jobs: Mapping[str, str]) -> float | None:
+    """PostProcess's gold-standard resolution (Å), when it ran."""
+    path = root / jobs["postprocess"] / "postprocess.star" if "postprocess" in jobs else None
+    if path is None or not path.is_file():
+        return None
+    return float(read_star(path)["general"]["rlnFinalResolution"])
+
+
+def summarise(root: Path, results: Sequence[StageResult], nyquist: float) -> dict[str, Any]:
+    """Everything the demo reports, as a JSON-ready dict."""
+    jobs = {r.stage.alias: r.job for r in results}
+    summary: dict[str, Any] = {
+        "stages": [{"stage": r.stage.title or r.stage.alias, "job": r.job, "seconds": round(r.seconds, 1),
+                    "reused": r.reused} for r in results],
+        "wall_seconds": round(sum(r.seconds for r in results), 1),
+        "particles": particle_counts(root, jobs),
+        "nyquist_A": round(nyquist, 3),
+        "gold_standard_resolution_A": final_resolution(root, jobs),
+    }
+    refined = root / jobs["refine3d"] / "run_class001.mrc" if "refine3d" in jobs else None
+    if refined is not None and refined.is_file():
+        summary.update(compare_with_truth(root, refined, root / "truth/map.mrc"))
+    summary["plots"] = plot_files(root, jobs)
+    return summary
+
+
+def summary_text(summary: Mapping[str, Any]) -> str:
+    """The summary for people (also written as Demo/summary.md)."""
+    lines = ["| stage | job | seconds |", "|---|---|---|"]
+    lines += [f"| {s['stage']} | {s['job']} | {'reused' if s['reused'] else s['seconds']} |" for s in summary["stages"]]
+    lines += ["", "Particles kept: " + ", ".join(f"{k} {v}" for k, v in summary["particles"].items())]
+    gold = summary.get("gold_standard_resolution_A")
+    if gold is not None:
+        lines.append(f"Gold-standard resolution: {gold:.2f} Å (Nyquist {summary['nyquist_A']:.2f} Å, "
+                     f"{100 * (gold / summary['nyquist_A'] - 1):.0f}% above it)")
+    if "resolution_vs_truth_A" in summary:
+        hand = ", after flipping the hand" if summary["hand_flipped"] else ""
+        lines.append(f"FSC against the true map = 0.5 at {summary['resolution_vs_truth_A']:.2f} Å{hand}")
+    lines += ["Plots: " + ", ".join(summary["plots"]), f"Total {summary['wall_seconds']:.0f} s of jobs."]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["PARTICLE_FILES", "particle_counts", "plot_files", "compare_with_truth", "final_resolution",
+           "summarise", "summary_text"]

@@ -1,0 +1,179 @@
+"""RELION's auto-refine decisions (MlOptimiser::updateAngularSampling and checkConvergence).
+
+After each iteration of a gold-standard refinement:
+
+- resolution gain: none when the resolution (1/Å) did not improve by 1e-4 on the best so far;
+- large hidden-variable changes: none when the changes of orientations, offsets and classes
+  are all within 3% of the smallest seen since the last change of sampling;
+- when both have stalled (for 1 iteration each): if the angular step is already below 75% of the
+  estimated angular accuracy, the sampling is fine enough; else the HEALPix order goes up by one
+  (halving the angular step), the offset step becomes min(1.5, 0.75·accuracy) pixels (× 2^oversampling
+  for the coarse grid) and the range 5× the last change of offsets (bounded as RELION does), and
+  from ``local_order`` on the searches are local with σ = 2 × the (oversampled) angular step;
+- convergence: fine-enough sampling with stalled resolution and hidden variables; the last
+  iteration then joins the halves at full resolution.
+
+Every decision is logged with RELION's own " Auto-refine: ..." wording (``grep Auto run.out``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from vitreo.em.sampling import angular_step_deg
+
+MAX_ITER_WITHOUT_RESOLUTION_GAIN = 1
+MAX_ITER_WITHOUT_CHANGES = 1
+MAX_HEALPIX_ORDER = 8  # 0.23° before oversampling: finer is never useful
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AutoSampling:
+    """The sampling and the convergence counters of an auto-refinement (pixels, degrees)."""
+
+    healpix_order: int
+    offset_range: float
+    offset_step: float
+    oversampling: int = 1
+    local_order: int = 4
+    sigma_angles: float | None = None  # σ of local searches (degrees); None: global
+    iter_without_resolution_gain: int = 0
+    iter_without_changes: int = 0
+    best_resolution: float = 0.0  # 1/Å
+    smallest_changes_orientations: float = 999.0
+    smallest_changes_offsets: float = 999.0
+    smallest_changes_classes: float = 9999999.0
+    fine_enough: bool = False
+    converged: bool = False
+
+    @property
+    def angular_step(self) -> float:
+        """The oversampled (fine) angular step, degrees, as RELION reports it."""
+        return angular_step_deg(self.healpix_order + self.oversampling)
+
+    @property
+    def fine_offset_step(self) -> float:
+        return self.offset_step / (1 << self.oversampling)
+
+    def after_iteration(
+        self,
+        resolution: float,
+        changes_orientations: float,
+        changes_offsets_px: float,
+        changes_classes: float,
+        accuracy_rotations: float,
+        accuracy_translations_px: float,
+        log: Log,
+        pixel: float = 1.0,
+        iteration: int = 0,
+    ) -> AutoSampling:
+        """The decisions after an iteration with this ``resolution`` (Å), changes (degrees,
+        pixels, fraction) and estimated accuracies (degrees, pixels)."""
+        state = self._update_counters(resolution, changes_orientations, changes_offsets_px, changes_classes)
+        state = state._update_sampling(accuracy_rotations, accuracy_translations_px, changes_offsets_px, log, pixel)
+        return state._check_convergence(resolution, changes_orientations, changes_offsets_px, log, pixel, iteration)
+
+    def _update_counters(self, resolution: float, orientations: float, offsets: float, classes: float) -> AutoSampling:
+        inverse = 1.0 / resolution if resolution > 0 else 0.0
+        gain = inverse > self.best_resolution + 1e-4
+        stalled = (
+            1.03 * classes >= self.smallest_changes_classes
+            and 1.03 * offsets >= self.smallest_changes_offsets
+            and 1.03 * orientations >= self.smallest_changes_orientations
+        )
+        return replace(
+            self,
+            iter_without_resolution_gain=0 if gain else self.iter_without_resolution_gain + 1,
+            best_resolution=max(self.best_resolution, inverse),
+            iter_without_changes=self.iter_without_changes + 1 if stalled else 0,
+            smallest_changes_orientations=min(self.smallest_changes_orientations, orientations),
+            smallest_changes_offsets=min(self.smallest_changes_offsets, offsets),
+            smallest_changes_classes=min(self.smallest_changes_classes, round(classes)),
+        )
+
+    @property
+    def _stalled(self) -> bool:
+        return (
+            self.iter_without_resolution_gain >= MAX_ITER_WITHOUT_RESOLUTION_GAIN
+            and self.iter_without_changes >= MAX_ITER_WITHOUT_CHANGES
+        )
+
+    def _update_sampling(self, acc_rot: float, acc_trans: float, changes_offsets: float, log: Log, pixel: float) -> AutoSampling:
+        state = self
+        if self._stalled and not self.fine_enough:
+            if self.angular_step < 0.75 * acc_rot or self.healpix_order >= MAX_HEALPIX_ORDER:
+                state = replace(self, fine_enough=True)
+            else:
+                factor = 1 << self.oversampling
+                step = min(1.5, 0.75 * acc_trans) * factor
+                span = min(1.3 * self.offset_range, 5.0 * changes_offsets)
+                span = max(span, 1.5 * step)
+                if span > 4.0 * step:
+                    span /= 2.0
+                if span > 4.0 * step:
+                    step = span / 4.0
+                order = self.healpix_order + 1
+                sigma = self.sigma_angles
+                if order >= self.local_order:
+                    sigma = 2.0 * angular_step_deg(order + self.oversampling)
+                state = replace(
+                    self, healpix_order=order, offset_range=span, offset_step=step, sigma_angles=sigma,
+                    iter_without_resolution_gain=0, iter_without_changes=0,
+                    smallest_changes_orientations=999.0, smallest_changes_offsets=999.0, smallest_changes_classes=9999999.0,
+                )
+        local = "true" if state.sigma_angles is not None else "false"
+        log(f" Auto-refine: Angular step= {state.angular_step:g} degrees; local searches= {local}")
+        log(f" Auto-refine: Offset search range= {state.offset_range * pixel:g} Angstroms; "
+            f"offset step= {state.fine_offset_step * pixel:g} Angstroms")
+        return state
+
+    def _check_convergence(
+        self, resolution: float, orientations: float, offsets: float, log: Log, pixel: float, iteration: int
+    ) -> AutoSampling:
+        converged = self.fine_enough and self._stalled
+        log(f" Auto-refine: Iteration= {iteration}")
+        log(f" Auto-refine: Resolution= {resolution:g} (no gain for {self.iter_without_resolution_gain} iter) ")
+        log(f" Auto-refine: Changes in angles= {orientations:g} degrees; and in offsets= {offsets * pixel:g} Angstroms "
+            f"(no gain for {self.iter_without_changes} iter) ")
+        if converged:
+            log(" Auto-refine: Refinement has converged, entering last iteration where two halves will be combined...")
+        return replace(self, converged=converged)
+
+    def optimiser_values(self) -> dict[str, object]:
+        """The counters as RELION's optimiser_general labels (resolution in 1/Å, offsets in pixels)."""
+        return {
+            "rlnAutoLocalSearchesHealpixOrder": self.local_order,
+            "rlnNumberOfIterWithoutResolutionGain": self.iter_without_resolution_gain,
+            "rlnBestResolutionThusFar": self.best_resolution,
+            "rlnNumberOfIterWithoutChangingAssignments": self.iter_without_changes,
+            "rlnSmallestChangesOrientations": self.smallest_changes_orientations,
+            "rlnSmallestChangesOffsets": self.smallest_changes_offsets,
+            "rlnSmallestChangesClasses": self.smallest_changes_classes,
+            "rlnHasConverged": int(self.converged),
+            "rlnVitreoFineEnoughSampling": int(self.fine_enough),
+            "rlnVitreoSigmaAngles": -1.0 if self.sigma_angles is None else self.sigma_angles,
+        }
+
+    @classmethod
+    def from_saved(cls, values: dict[str, object], sampling: dict[str, object], pixel: float, oversampling: int) -> AutoSampling:
+        """The state recorded by :meth:`optimiser_values` and the sampling file (offsets in Å)."""
+        sigma = float(values.get("rlnVitreoSigmaAngles", -1.0))
+        return cls(
+            healpix_order=int(sampling["rlnHealpixOrder"]),
+            offset_range=float(sampling["rlnOffsetRange"]) / pixel,
+            offset_step=float(sampling["rlnOffsetStep"]) / pixel,
+            oversampling=oversampling,
+            local_order=int(values.get("rlnAutoLocalSearchesHealpixOrder", 4)),
+            sigma_angles=None if sigma <= 0 else sigma,
+            iter_without_resolution_gain=int(values.get("rlnNumberOfIterWithoutResolutionGain", 0)),
+            best_resolution=float(values.get("rlnBestResolutionThusFar", 0.0)),
+            iter_without_changes=int(values.get("rlnNumberOfIterWithoutChangingAssignments", 0)),
+            smallest_changes_orientations=float(values.get("rlnSmallestChangesOrientations", 999.0)),
+            smallest_changes_offsets=float(values.get("rlnSmallestChangesOffsets", 999.0)),
+            smallest_changes_classes=float(values.get("rlnSmallestChangesClasses", 9999999.0)),
+            fine_enough=bool(int(values.get("rlnVitreoFineEnoughSampling", 0))),
+            converged=bool(int(values.get("rlnHasConverged", 0))),
+        )
