@@ -204,10 +204,13 @@ def _smooth(grid: torch.Tensor, ndim: int) -> torch.Tensor:
 def _density_compensation(weight: torch.Tensor, inside: torch.Tensor, iterations: int, ndim: int) -> torch.Tensor:
     """Pipe & Menon (1999) weights s with (s·W) ⊛ C ≈ 1 inside the sphere (RELION's iterative gridding).
 
-    Starts from s = 1/mean(W), so the result does not depend on the units of W.
+    Starts from s = 1/mean(W), so the result does not depend on the units of W. Voxels without
+    data (W = 0) keep s = 0: their own term never enters their convolution, so s would grow
+    without bound there (to inf, and inf · 0 = NaN in the map).
     """
-    mean = weight[inside].mean()
-    s = inside.to(weight.dtype) / (mean if mean > 0 else 1.0)
+    active = inside & (weight > 0)
+    mean = weight[active].mean() if bool(active.any()) else weight.new_tensor(1.0)
+    s = active.to(weight.dtype) / mean
     for _ in range(iterations):
-        s = torch.where(inside, s / _smooth(s * weight, ndim).clamp(min=1e-6), 0.0)
+        s = torch.where(active, s / _smooth(s * weight, ndim).clamp(min=1e-6), 0.0)
     return s

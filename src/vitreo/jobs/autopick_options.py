@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 
 from vitreo.jobs import node_types
-from vitreo.jobs.options import JobOption, OptionKind
+from vitreo.jobs.options import NOT_AVAILABLE, JobOption, OptionKind, unavailable_option
+from vitreo.jobs.options_3d import SAMPLING_CHOICES
 from vitreo.jobs.running_options import running_options
 
 IO, LOG, TOPAZ, REFS, PICKING, HELIX = "I/O", "Laplacian", "Topaz", "References", "autopicking", "Helix"
-SAMPLING_CHOICES = ("30 degrees", "15 degrees", "7.5 degrees", "3.7 degrees", "1.8 degrees", "0.9 degrees",
-                    "0.5 degrees", "0.2 degrees", "0.1 degrees")
 
 
 def healpix_order(choice: str) -> int:
@@ -76,21 +75,21 @@ def autopick_options() -> tuple[JobOption, ...]:
                   minimum=0, maximum=10),
         JobOption("fn_topaz_exe", "Topaz executable", _topaz_default, text, TOPAZ,
                   "The location of the Topaz executable (not used by vitreo)."),
-        JobOption("do_topaz_train", "Perform topaz training?", "No", yes_no, TOPAZ, "Not available in vitreo."),
+        unavailable_option("do_topaz_train", "Perform topaz training?", "No", yes_no, TOPAZ),
         JobOption("topaz_train_picks", "Input picked coordinates for training:", "", node, TOPAZ,
-                  "Not available in vitreo.", node_type=node_types.COORDINATES),
-        JobOption("do_topaz_train_parts", "OR train on a set of particles? ", "No", yes_no, TOPAZ, "Not available in vitreo."),
+                  NOT_AVAILABLE, node_type=node_types.COORDINATES),
+        unavailable_option("do_topaz_train_parts", "OR train on a set of particles? ", "No", yes_no, TOPAZ),
         JobOption("topaz_train_parts", "Particles STAR file for training: ", "", node, TOPAZ,
-                  "Not available in vitreo.", node_type=node_types.PARTICLES),
-        JobOption("do_topaz_pick", "Perform topaz picking?", "No", yes_no, TOPAZ, "Not available in vitreo."),
-        JobOption("topaz_particle_diameter", "Particle diameter (A) ", "-1", num, TOPAZ, "Not available in vitreo."),
-        JobOption("topaz_nr_particles", "Nr of particles per micrograph: ", "-1", num, TOPAZ, "Not available in vitreo."),
-        JobOption("topaz_model", "Trained topaz model: ", "", OptionKind.FILE, TOPAZ, "Not available in vitreo.",
+                  NOT_AVAILABLE, node_type=node_types.PARTICLES),
+        unavailable_option("do_topaz_pick", "Perform topaz picking?", "No", yes_no, TOPAZ),
+        unavailable_option("topaz_particle_diameter", "Particle diameter (A) ", "-1", num, TOPAZ),
+        unavailable_option("topaz_nr_particles", "Nr of particles per micrograph: ", "-1", num, TOPAZ),
+        JobOption("topaz_model", "Trained topaz model: ", "", OptionKind.FILE, TOPAZ, NOT_AVAILABLE,
                   pattern="SAV Files (*.sav)"),
-        JobOption("topaz_other_args", "Additional topaz arguments:", "", text, TOPAZ, "Not available in vitreo."),
-        JobOption("do_topaz_filaments", "Pick filaments?", "No", yes_no, TOPAZ, "Not available in vitreo."),
-        JobOption("topaz_filament_threshold", "Threshold:", "-5", num, TOPAZ, "Not available in vitreo."),
-        JobOption("topaz_hough_length", "Hough length (A):", "-1", num, TOPAZ, "Not available in vitreo."),
+        unavailable_option("topaz_other_args", "Additional topaz arguments:", "", text, TOPAZ),
+        unavailable_option("do_topaz_filaments", "Pick filaments?", "No", yes_no, TOPAZ),
+        unavailable_option("topaz_filament_threshold", "Threshold:", "-5", num, TOPAZ),
+        unavailable_option("topaz_hough_length", "Hough length (A):", "-1", num, TOPAZ),
         JobOption("fn_refs_autopick", "2D references:", "", node, REFS,
                   "Input STAR file or MRC stack with the 2D references to be used for picking (class averages). In "
                   "vitreo the figure of merit does not depend on the references' grey scale.",
@@ -167,13 +166,13 @@ def autopick_options() -> tuple[JobOption, ...]:
                   on_continue=True),
         JobOption("gpu_ids", "Which GPUs to use:", "", text, PICKING,
                   "Which GPU (0, 1, ...) to use; leave empty for the first.", on_continue=True),
-        JobOption("do_pick_helical_segments", "Pick 2D helical segments?", "No", yes_no, HELIX, "Not available in vitreo."),
-        JobOption("do_amyloid", "Pick amyloid segments?", "No", yes_no, HELIX, "Not available in vitreo."),
-        JobOption("helical_tube_outer_diameter", "Tube diameter (A): ", "200", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_nr_asu", "Number of unique asymmetrical units:", "1", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_rise", "Helical rise (A):", "-1", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_tube_kappa_max", "Maximum curvature (kappa): ", "0.1", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_tube_length_min", "Minimum length (A): ", "-1", num, HELIX, "Not available in vitreo."),
+        unavailable_option("do_pick_helical_segments", "Pick 2D helical segments?", "No", yes_no, HELIX),
+        unavailable_option("do_amyloid", "Pick amyloid segments?", "No", yes_no, HELIX),
+        unavailable_option("helical_tube_outer_diameter", "Tube diameter (A): ", "200", num, HELIX),
+        unavailable_option("helical_nr_asu", "Number of unique asymmetrical units:", "1", num, HELIX),
+        unavailable_option("helical_rise", "Helical rise (A):", "-1", num, HELIX),
+        unavailable_option("helical_tube_kappa_max", "Maximum curvature (kappa): ", "0.1", num, HELIX),
+        unavailable_option("helical_tube_length_min", "Minimum length (A): ", "-1", num, HELIX),
         *running_options(has_mpi=True, has_threads=False),
     )
 

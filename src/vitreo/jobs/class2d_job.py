@@ -20,22 +20,23 @@ from vitreo.jobs.ml_options import (
     OPTIMISATION,
     SAMPLING,
     alignment_option,
+    common_settings,
     compute_options,
     compute_settings,
-    continue_from,
     ctf_options,
-    engine_progress,
+    engine_run,
     highres_option,
     input_options,
     iterations_option,
     mask_options,
+    ml_job_spec,
     ml_running_options,
     offset_options,
-    particle_loader,
+    require_inputs,
     tau_fudge_option,
 )
-from vitreo.jobs.options import JobOption, OptionKind, Params
-from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
+from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
+from vitreo.jobs.spec import JobSpec, OutputNode
 from vitreo.ml.class2d import Class2DSettings, run_class2d
 
 PREFIX = "run"
@@ -72,21 +73,19 @@ def _options() -> tuple[JobOption, ...]:
         *offset_options("5", "1"),
         JobOption("allow_coarser", "Allow coarser sampling?", "No", yes_no, SAMPLING,
                   "Kept for RELION compatibility (vitreo's sampling is as given).", on_continue=True),
-        JobOption("do_helix", "Classify 2D helical segments?", "No", yes_no, HELIX, "Not available in vitreo."),
-        JobOption("helical_tube_outer_diameter", "Tube diameter (A):", "200", num, HELIX, "Not available in vitreo."),
-        JobOption("do_bimodal_psi", "Do bimodal angular searches?", "Yes", yes_no, HELIX, "Not available in vitreo."),
-        JobOption("range_psi", "Angular search range - psi (deg):", "6", num, HELIX, "Not available in vitreo."),
-        JobOption("do_restrict_xoff", "Restrict helical offsets to rise:", "Yes", yes_no, HELIX,
-                  "Not available in vitreo."),
-        JobOption("helical_rise", "Helical rise (A):", "4.75", num, HELIX, "Not available in vitreo."),
+        unavailable_option("do_helix", "Classify 2D helical segments?", "No", yes_no, HELIX),
+        unavailable_option("helical_tube_outer_diameter", "Tube diameter (A):", "200", num, HELIX),
+        unavailable_option("do_bimodal_psi", "Do bimodal angular searches?", "Yes", yes_no, HELIX),
+        unavailable_option("range_psi", "Angular search range - psi (deg):", "6", num, HELIX),
+        unavailable_option("do_restrict_xoff", "Restrict helical offsets to rise:", "Yes", yes_no, HELIX),
+        unavailable_option("helical_rise", "Helical rise (A):", "4.75", num, HELIX),
         *compute_options(pool_default="3"),
         *ml_running_options(),
     )
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_img") and not params.text("fn_cont"):
-        raise ValueError("give the particles to classify (--fn_img)")
+    require_inputs(params, "classify")
     if params.flag("do_grad") or not params.flag("do_em"):
         raise ValueError("only the EM algorithm is available in vitreo: set do_em Yes and do_grad No")
     if params.flag("do_helix"):
@@ -111,14 +110,10 @@ def settings_from(params: Params) -> Class2DSettings:
         nr_classes=params.integer("nr_classes"),
         nr_iter=params.integer("nr_iter_em"),
         tau_fudge=params.number("tau_fudge"),
-        particle_diameter=params.number("particle_diameter"),
+        **common_settings(params),
         zero_mask=params.flag("do_zero_mask"),
-        ctf=params.flag("do_ctf_correction"),
-        ctf_intact_first_peak=params.flag("ctf_intact_first_peak"),
         highres_limit=params.number("highres_limit"),
         psi_step=2 * params.number("psi_sampling"),
-        offset_range=params.number("offset_range"),
-        offset_step=2 * params.number("offset_step"),
         oversampling=1,
         center_classes=params.flag("do_center"),
         threads=compute.threads,
@@ -129,25 +124,19 @@ def settings_from(params: Params) -> Class2DSettings:
 def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
     """Classify, writing run_itNNN_* for every iteration; returns the last iteration's nodes."""
     settings = settings_from(params)
-    compute = compute_settings(params)
-    fn_cont = continue_from(params)
-    if ctx.is_continue and fn_cont is None:
-        raise InputError(None, "continuing a Class2D job needs the _optimiser.star to continue from (fn_cont)")
     prefix = job_dir / PREFIX
-    ctx.log.info(" Classifying into %d classes, %d iterations%s", settings.nr_classes, settings.nr_iter,
-                 f", continuing from {fn_cont}" if fn_cont else "")
-    with particle_loader(compute, ctx.log, job_dir) as load:
+    with engine_run(job_dir, params, ctx, "Class2D", use_ctf=settings.ctf) as engine:
+        ctx.log.info(" Classifying into %d classes, %d iterations%s", settings.nr_classes, settings.nr_iter,
+                     f", continuing from {engine.fn_cont}" if engine.fn_cont else "")
         result = run_class2d(
-            params.text("fn_img"), prefix, settings, engine_progress(ctx),
-            continue_from=fn_cont,
-            command=settings.command(params.text("fn_img") or str(fn_cont), prefix),
-            log=lambda message: ctx.log.info(" %s", message),
-            loader=lambda path: load(path, use_ctf=settings.ctf),
+            params.text("fn_img"), prefix, settings, engine.progress,
+            continue_from=engine.fn_cont,
+            command=settings.command(engine.source, prefix),
+            log=engine.log,
+            loader=engine.load,
         )
-    assert ctx.progress is not None
-    ctx.progress.finish()
     if not result.iterations:
-        raise InputError(fn_cont, f"already at iteration {settings.nr_iter} or beyond: ask for more iterations (nr_iter_em)")
+        raise InputError(engine.fn_cont, f"already at iteration {settings.nr_iter} or beyond: ask for more iterations (nr_iter_em)")
     last = result.iterations[-1]
     ctx.log.info(" Done: %d iterations, resolution %.1f A; written %s", len(result.iterations), last.resolution,
                  result.files["model"])
@@ -156,7 +145,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
 
 def job_spec() -> JobSpec:
     """The Class2D job type."""
-    return JobSpec(
+    return ml_job_spec(
         directory="Class2D",
         type_label="relion.class2d",
         title="2D classification",
@@ -164,8 +153,6 @@ def job_spec() -> JobSpec:
         run=run,
         output_nodes=_output_nodes,
         validate=_validate,
-        continue_rule=ContinueRule.FROM_OPTIMISER,
-        continue_option="fn_cont",
         hidden_name=".gui_class2d",
         summary="Reference-free 2D classification: class averages, in-plane angles and offsets of every particle.",
     )

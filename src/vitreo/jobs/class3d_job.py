@@ -19,23 +19,24 @@ from vitreo.jobs.ml_options import (
     OPTIMISATION,
     SAMPLING,
     alignment_option,
+    common_settings,
     compute_options,
     compute_settings,
-    continue_from,
     ctf_options,
-    engine_progress,
+    engine_run,
     highres_option,
     input_options,
     iterations_option,
     mask_options,
+    ml_job_spec,
     ml_running_options,
     offset_options,
-    particle_loader,
+    require_inputs,
     tau_fudge_option,
 )
-from vitreo.jobs.options import JobOption, OptionKind, Params
-from vitreo.jobs.options_3d import healpix_order, reference_options, sampling_option
-from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
+from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
+from vitreo.jobs.options_3d import healpix_order, reference_options, reference_settings, sampling_option
+from vitreo.jobs.spec import JobSpec, OutputNode
 from vitreo.ml.class3d import Class3DSettings, run_class3d
 
 PREFIX = "run"
@@ -67,7 +68,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("sigma_angles", "Local angular search range:", "5", num, SAMPLING,
                   "The standard deviation (degrees) of the Gaussian prior on the angles; ± 3 of it are searched.",
                   minimum=0, maximum=15, on_continue=True),
-        JobOption("relax_sym", "Relax symmetry:", "", OptionKind.TEXT, SAMPLING, "Not available in vitreo."),
+        unavailable_option("relax_sym", "Relax symmetry:", "", OptionKind.TEXT, SAMPLING),
         JobOption("allow_coarser", "Allow coarser sampling?", "No", yes_no, SAMPLING,
                   "Kept for RELION compatibility (vitreo's sampling is as given).", on_continue=True),
         *compute_options(pad1=True, gridding=True, pool_default="3"),
@@ -76,11 +77,7 @@ def _options() -> tuple[JobOption, ...]:
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_cont"):
-        if not params.text("fn_img"):
-            raise ValueError("give the particles to classify (--fn_img)")
-        if not params.text("fn_ref"):
-            raise ValueError("give the reference map (--fn_ref)")
+    require_inputs(params, "classify", reference=True)
     if not params.flag("dont_skip_align"):
         raise ValueError("3D classification without alignment is not available in vitreo (dont_skip_align)")
     if params.text("relax_sym"):
@@ -105,17 +102,10 @@ def settings_from(params: Params) -> Class3DSettings:
         nr_classes=params.integer("nr_classes"),
         nr_iter=params.integer("nr_iter"),
         tau_fudge=params.number("tau_fudge"),
-        ini_high=params.number("ini_high"),
-        symmetry=params.text("sym_name") or "C1",
-        healpix_order=healpix_order(params),
-        offset_range=params.number("offset_range"),
-        offset_step=2 * params.number("offset_step"),
+        **common_settings(params),
+        **reference_settings(params),
         sigma_angles=params.number("sigma_angles") if params.flag("do_local_ang_searches") else None,
-        particle_diameter=params.number("particle_diameter"),
         zero_mask=params.flag("do_zero_mask"),
-        ctf=params.flag("do_ctf_correction"),
-        ctf_intact_first_peak=params.flag("ctf_intact_first_peak"),
-        absolute_greyscale=params.flag("ref_correct_greyscale"),
         highres_limit=params.number("highres_limit"),
         threads=compute.threads,
         device=compute.device,
@@ -125,26 +115,20 @@ def settings_from(params: Params) -> Class3DSettings:
 def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
     """Classify, writing run_itNNN_* for every iteration; returns the last iteration's nodes."""
     settings = settings_from(params)
-    compute = compute_settings(params)
-    fn_cont = continue_from(params)
-    if ctx.is_continue and fn_cont is None:
-        raise InputError(None, "continuing a Class3D job needs the _optimiser.star to continue from (fn_cont)")
     prefix = job_dir / PREFIX
-    ctx.log.info(" Classifying into %d 3D classes, %d iterations%s", settings.nr_classes, settings.nr_iter,
-                 f", continuing from {fn_cont}" if fn_cont else "")
-    with particle_loader(compute, ctx.log, job_dir) as load:
+    with engine_run(job_dir, params, ctx, "Class3D", use_ctf=settings.ctf) as engine:
+        ctx.log.info(" Classifying into %d 3D classes, %d iterations%s", settings.nr_classes, settings.nr_iter,
+                     f", continuing from {engine.fn_cont}" if engine.fn_cont else "")
         result = run_class3d(
-            params.text("fn_img"), params.text("fn_ref") or None, prefix, settings, engine_progress(ctx),
+            params.text("fn_img"), params.text("fn_ref") or None, prefix, settings, engine.progress,
             mask=params.text("fn_mask") or None,
-            continue_from=fn_cont,
-            command=settings.command(params.text("fn_img") or str(fn_cont), params.text("fn_ref") or None, prefix),
-            log=lambda message: ctx.log.info(" %s", message),
-            loader=lambda path: load(path, use_ctf=settings.ctf),
+            continue_from=engine.fn_cont,
+            command=settings.command(engine.source, params.text("fn_ref") or None, prefix),
+            log=engine.log,
+            loader=engine.load,
         )
-    assert ctx.progress is not None
-    ctx.progress.finish()
     if not result.iterations:
-        raise InputError(fn_cont, f"already at iteration {settings.nr_iter} or beyond: ask for more iterations (nr_iter)")
+        raise InputError(engine.fn_cont, f"already at iteration {settings.nr_iter} or beyond: ask for more iterations (nr_iter)")
     last = result.iterations[-1]
     ctx.log.info(" Done: %d iterations, resolution %.1f A; written %s", len(result.iterations), last.resolution,
                  result.files["model"])
@@ -153,7 +137,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
 
 def job_spec() -> JobSpec:
     """The Class3D job type."""
-    return JobSpec(
+    return ml_job_spec(
         directory="Class3D",
         type_label="relion.class3d",
         title="3D classification",
@@ -161,8 +145,6 @@ def job_spec() -> JobSpec:
         run=run,
         output_nodes=_output_nodes,
         validate=_validate,
-        continue_rule=ContinueRule.FROM_OPTIMISER,
-        continue_option="fn_cont",
         hidden_name=".gui_class3d",
         summary="3D classification from a reference: class maps, orientations, offsets and classes of every particle.",
     )

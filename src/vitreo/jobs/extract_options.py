@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vitreo.jobs import node_types
-from vitreo.jobs.options import JobOption, OptionKind
+from vitreo.jobs.options import JobOption, OptionKind, unavailable_option
 from vitreo.jobs.running_options import running_options
 
 IO, EXTRACT, HELIX = "I/O", "extract", "Helix"
@@ -73,16 +73,13 @@ def extract_options() -> tuple[JobOption, ...]:
         JobOption("minimum_pick_fom", "Minimum autopick FOM: ", "0", num, EXTRACT,
                   "The minimum value for the rlnAutopickFigureOfMerit for particles to be extracted.",
                   minimum=-5, maximum=10),
-        JobOption("do_extract_helix", "Extract helical segments?", "No", yes_no, HELIX, "Not available in vitreo."),
-        JobOption("helical_tube_outer_diameter", "Tube diameter (A): ", "200", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_bimodal_angular_priors", "Use bimodal angular priors?", "Yes", yes_no, HELIX,
-                  "Not available in vitreo."),
-        JobOption("do_extract_helical_tubes", "Coordinates are start-end only?", "Yes", yes_no, HELIX,
-                  "Not available in vitreo."),
-        JobOption("do_cut_into_segments", "Cut helical tubes into segments?", "Yes", yes_no, HELIX,
-                  "Not available in vitreo."),
-        JobOption("helical_nr_asu", "Number of unique asymmetrical units:", "1", num, HELIX, "Not available in vitreo."),
-        JobOption("helical_rise", "Helical rise (A):", "1", num, HELIX, "Not available in vitreo."),
+        unavailable_option("do_extract_helix", "Extract helical segments?", "No", yes_no, HELIX),
+        unavailable_option("helical_tube_outer_diameter", "Tube diameter (A): ", "200", num, HELIX),
+        unavailable_option("helical_bimodal_angular_priors", "Use bimodal angular priors?", "Yes", yes_no, HELIX),
+        unavailable_option("do_extract_helical_tubes", "Coordinates are start-end only?", "Yes", yes_no, HELIX),
+        unavailable_option("do_cut_into_segments", "Cut helical tubes into segments?", "Yes", yes_no, HELIX),
+        unavailable_option("helical_nr_asu", "Number of unique asymmetrical units:", "1", num, HELIX),
+        unavailable_option("helical_rise", "Helical rise (A):", "1", num, HELIX),
         *running_options(has_mpi=True, has_threads=False),
     )
 

@@ -24,20 +24,21 @@ from vitreo.jobs.context import JobContext
 from vitreo.jobs.ml_options import (
     OPTIMISATION,
     SAMPLING,
+    common_settings,
     compute_options,
     compute_settings,
-    continue_from,
     ctf_options,
-    engine_progress,
+    engine_run,
     input_options,
     mask_options,
+    ml_job_spec,
     ml_running_options,
     offset_options,
-    particle_loader,
     tau_fudge_option,
 )
 from vitreo.jobs.options import JobOption, OptionKind, Params
-from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
+from vitreo.jobs.options_3d import SAMPLING_CHOICES as ANGULAR_SAMPLINGS
+from vitreo.jobs.spec import JobSpec, OutputNode
 from vitreo.ml.initial_model import InitialModelSettings, read_saved, run_initial_model
 from vitreo.ml.sgd import SgdSchedule
 
@@ -47,8 +48,8 @@ DATA_LABEL = "ParticleGroupMetadata.star.relion.initialmodel"
 OPTIMISER_LABEL = "OptimiserData.star.relion.initialmodel"
 PREFIX = "run"
 SGD = "SGD"
-#: RELION's angular sampling choices (the oversampled step); HEALPix order of each = index + 1.
-SAMPLING_CHOICES = ("30 degrees", "15 degrees", "7.5 degrees", "3.7 degrees", "1.8 degrees", "0.9 degrees")
+#: RELION's angular sampling choices down to 0.9 degrees (the oversampled step); HEALPix order = index.
+SAMPLING_CHOICES = ANGULAR_SAMPLINGS[:6]
 _NUM, _YES_NO = OptionKind.NUMBER, OptionKind.BOOLEAN
 
 
@@ -117,7 +118,6 @@ def _output_nodes(params: Params) -> list[OutputNode]:
 
 def settings_from(params: Params, device: str | None = None) -> InitialModelSettings:
     """The engine settings of a job's parameters (coarse sampling: half the GUI's)."""
-    order = SAMPLING_CHOICES.index(params.text("sampling")) + 1
     schedule = SgdSchedule(
         ini_iter=params.integer("sgd_ini_iter"),
         inbetween_iter=params.integer("sgd_inbetween_iter"),
@@ -134,13 +134,9 @@ def settings_from(params: Params, device: str | None = None) -> InitialModelSett
         stepsize=params.number("sgd_stepsize"),
         nr_classes=params.integer("nr_classes"),
         tau_fudge=params.number("tau_fudge"),
-        particle_diameter=params.number("particle_diameter"),
+        **common_settings(params),
         symmetry=params.text("sym_name"),
-        healpix_order=order - 1,
-        offset_range=params.number("offset_range"),
-        offset_step=2 * params.number("offset_step"),
-        ctf=params.flag("do_ctf_correction"),
-        ctf_intact_first_peak=params.flag("ctf_intact_first_peak"),
+        healpix_order=SAMPLING_CHOICES.index(params.text("sampling")),
         solvent_flatten=params.flag("do_solvent"),
         device=device,
     )
@@ -148,16 +144,12 @@ def settings_from(params: Params, device: str | None = None) -> InitialModelSett
 
 def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
     """Run the SGD iterations and write initial_model.mrc; returns the last iteration's nodes."""
-    compute = compute_settings(params)
-    backend = ctx.backend
-    settings = settings_from(params, str(backend.device) if compute.device is not None else None)
-    saved_path = continue_from(params)
-    if ctx.is_continue and saved_path is None:
-        raise InputError(None, "continuing an InitialModel job needs the _optimiser.star to continue from (fn_cont)")
-    saved = read_saved(saved_path) if saved_path is not None else None
-    source = str(saved.data_star) if saved is not None else params.text("fn_img")
-    with particle_loader(compute, ctx.log, job_dir) as load:
-        particles = load(source, use_ctf=settings.ctf)
+    on_gpu = compute_settings(params).device is not None
+    settings = settings_from(params, str(ctx.backend.device) if on_gpu else None)
+    with engine_run(job_dir, params, ctx, "InitialModel", use_ctf=settings.ctf) as engine:
+        saved = read_saved(engine.fn_cont) if engine.fn_cont is not None else None
+        source = str(saved.data_star) if saved is not None else params.text("fn_img")
+        particles = engine.load(source)
         reference = _start_map(params.text("fn_ref"), particles.box, particles.pixel_size) if saved is None else None
         ctx.log.info(" SGD: %d iterations, subsets of %d to %d particles, resolution %g to %g A, %s start",
                      settings.schedule.n_iterations, settings.schedule.ini_subset, settings.schedule.fin_subset,
@@ -165,12 +157,10 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
                      "random" if reference is None and saved is None else "given")
         result = run_initial_model(
             particles, job_dir / PREFIX, settings, reference=reference, saved=saved,
-            progress=engine_progress(ctx), log=lambda line: ctx.log.info(" %s", line),
+            progress=engine.progress, log=engine.log,
         )
-    assert ctx.progress is not None
-    ctx.progress.finish()
     if not result.files:
-        raise InputError(saved_path, "nothing to do: the optimiser file is at or beyond the last SGD iteration")
+        raise InputError(engine.fn_cont, "nothing to do: the optimiser file is at or beyond the last SGD iteration")
     best = int(np.argmax(result.model.class_distribution.numpy()))
     write_mrc(job_dir / OUTPUT_MAP, result.references[best], particles.pixel_size)
     ctx.log.info(" Written %s (class %d); its hand is undetermined: flip it with `vitreo image handle --flip-x` "
@@ -203,7 +193,7 @@ def _start_map(path: str, box: int, pixel_size: float) -> torch.Tensor | None:
 
 def job_spec() -> JobSpec:
     """The InitialModel job type."""
-    return JobSpec(
+    return ml_job_spec(
         directory="InitialModel",
         type_label="relion.initialmodel",
         title="3D initial model",
@@ -211,8 +201,6 @@ def job_spec() -> JobSpec:
         run=run,
         output_nodes=_output_nodes,
         validate=_validate,
-        continue_rule=ContinueRule.FROM_OPTIMISER,
-        continue_option="fn_cont",
         hidden_name=".gui_inimodel",
         summary="De novo 3D model by stochastic gradient descent (SGD), with random or given start.",
     )

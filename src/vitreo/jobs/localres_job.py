@@ -17,6 +17,7 @@ from vitreo.io.errors import InputError
 from vitreo.io.mrc import write_mrc
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
+from vitreo.jobs.halfmap_options import half_map_option, read_input_half_maps, require_half_map
 from vitreo.jobs.options import JobOption, OptionKind, Params
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
@@ -32,9 +33,7 @@ RESMAP_REFUSED = ("ResMap is an external program and vitreo does not call extern
 def _options() -> tuple[JobOption, ...]:
     num, yes_no = OptionKind.NUMBER, OptionKind.BOOLEAN
     return (
-        JobOption("fn_in", "One of the 2 unfiltered half-maps:", "", OptionKind.INPUT_NODE, "I/O",
-                  "Provide one of the two unfiltered half-reconstructions that were output upon convergence of a 3D "
-                  "auto-refine run.", node_type=node_types.HALFMAP, pattern="MRC map files (*half1*.mrc)"),
+        half_map_option(),
         JobOption("angpix", "Calibrated pixel size (A)", "-1", num, "I/O",
                   "Provide the final, calibrated pixel size in Angstroms. If negative, the half-map's header is used.",
                   minimum=-1, maximum=5),
@@ -85,8 +84,7 @@ def _validate(params: Params) -> None:
         raise ValueError(RESMAP_REFUSED)
     if not params.flag("do_relion_locres"):
         raise ValueError("choose either ResMap or Relion for local resolution estimation")
-    if not params.text("fn_in"):
-        raise ValueError("give one of the two unfiltered half-maps (--fn_in)")
+    require_half_map(params)
 
 
 def _label(params: Params) -> str:
@@ -103,11 +101,10 @@ def _output_nodes(params: Params) -> list[OutputNode]:
 def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     """Estimate the local resolution and write relion_locres.mrc, relion_locres_filtered.mrc (and histogram.pdf)."""
     from vitreo.plots.postprocess_plots import write_resolution_histogram
-    from vitreo.post.inputs import read_half_maps, read_mask, read_mtf_curve
+    from vitreo.post.inputs import read_mask, read_mtf_curve
     from vitreo.post.local_resolution import LocalResolutionSettings, local_positions, local_resolution
 
-    ctx.log.info(" Using %d CPU thread(s)", ctx.backend.threads)
-    maps = read_half_maps(params.text("fn_in"), params.number("angpix"))
+    maps = read_input_half_maps(params, ctx)
     mask = read_mask(params.text("fn_mask"), tuple(maps.half1.shape)) if params.text("fn_mask") else None
     bfactor = params.number("adhoc_bfac")
     if bfactor > 0:

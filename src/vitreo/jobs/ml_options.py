@@ -21,9 +21,16 @@ Glue from parameters to the engine::
     compute = compute_settings(params)      MlCompute: threads, device (RELION --gpu text or
                                             None for CPU), pool, preread, scratch_dir, padding, gridding
     continue_from(params)                   the fn_cont _optimiser.star, or None
+    Settings(**common_settings(params), ...)  particle_diameter, ctf, ctf_intact_first_peak, offsets
     with particle_loader(compute, ctx.log, job_dir) as load:
         particles = load("Extract/job005/particles.star", use_ctf=True)   # a ParticleSet
     progress = engine_progress(ctx)         ml.optimiser Progress -> ctx.progress, one bar per iteration
+    with engine_run(job_dir, params, ctx, "Class2D", use_ctf=True) as engine:
+        ...                                 all of the above for one engine call: engine.fn_cont (checked,
+                                            required when continuing), .source, .load, .progress, .log;
+                                            the progress is finished when the block ends
+    require_inputs(params, "classify", reference=True)   validate: fn_img (and fn_ref) unless fn_cont
+    ml_job_spec(directory=..., ...)         a JobSpec continued from an _optimiser.star (fn_cont)
 
 Data handling: ``do_preread_images`` reads every image into RAM when they fit in half of the
 available memory (else a warning and streaming); otherwise images are streamed from their stacks
@@ -43,6 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +61,7 @@ from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.options import JobOption, OptionKind, Params
 from vitreo.jobs.running_options import running_options
+from vitreo.jobs.spec import ContinueRule, JobSpec
 from vitreo.ml.optimiser import Progress, ProgressEvent
 from vitreo.ml.particles import (
     ParticleSet,
@@ -227,6 +236,19 @@ def compute_settings(params: Params) -> MlCompute:
     )
 
 
+def common_settings(params: Params) -> dict[str, Any]:
+    """The engine settings every ML job type takes from its shared options, as keyword arguments:
+    particle_diameter (Å), ctf, ctf_intact_first_peak, offset_range and offset_step (pixels; the
+    engine's coarse step is twice the GUI's, which is the step after one order of oversampling)."""
+    return dict(
+        particle_diameter=params.number("particle_diameter"),
+        ctf=params.flag("do_ctf_correction"),
+        ctf_intact_first_peak=params.flag("ctf_intact_first_peak"),
+        offset_range=params.number("offset_range"),
+        offset_step=2 * params.number("offset_step"),
+    )
+
+
 def continue_from(params: Params) -> Path | None:
     """The _optimiser.star to continue from (fn_cont), or None; InputError if it is missing."""
     text = params.text("fn_cont") if "fn_cont" in params else ""
@@ -300,10 +322,62 @@ def engine_progress(ctx: JobContext) -> Progress:
     return report
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """What a job passes to an ML engine: ``fn_cont`` (the _optimiser.star to continue from, or
+    None), ``source`` (fn_img, else fn_cont: for the engine's command line), ``load(star_path)``
+    (a :class:`ParticleSet`, see :func:`particle_loader`), ``progress`` and ``log(message)``."""
+
+    compute: MlCompute
+    fn_cont: Path | None
+    source: str
+    load: Callable[[str | os.PathLike[str]], ParticleSet]
+    progress: Progress
+    log: Callable[[str], None]
+
+
+@contextmanager
+def engine_run(job_dir: str | os.PathLike[str], params: Params, ctx: JobContext, job_name: str,
+               use_ctf: bool, log_format: str = " %s") -> Iterator[EngineRun]:
+    """The :class:`EngineRun` of a job's parameters; InputError when continuing (``ctx.is_continue``)
+    without fn_cont. Scratch copies are removed and the progress is finished when the block ends."""
+    compute = compute_settings(params)
+    fn_cont = continue_from(params)
+    if ctx.is_continue and fn_cont is None:
+        article = "an" if job_name[:1] in "AEIOU" else "a"
+        raise InputError(None, f"continuing {article} {job_name} job needs the _optimiser.star to continue from (fn_cont)")
+    with particle_loader(compute, ctx.log, job_dir) as load:
+        yield EngineRun(
+            compute=compute,
+            fn_cont=fn_cont,
+            source=params.text("fn_img") or str(fn_cont),
+            load=lambda path: load(path, use_ctf=use_ctf),
+            progress=engine_progress(ctx),
+            log=lambda message: ctx.log.info(log_format, message),
+        )
+    assert ctx.progress is not None
+    ctx.progress.finish()
+
+
+def require_inputs(params: Params, verb: str, reference: bool = False) -> None:
+    """Unless continuing (fn_cont): ValueError without particles (fn_img) or, with ``reference``, a map (fn_ref)."""
+    if params.text("fn_cont"):
+        return
+    if not params.text("fn_img"):
+        raise ValueError(f"give the particles to {verb} (--fn_img)")
+    if reference and not params.text("fn_ref"):
+        raise ValueError("give the reference map (--fn_ref)")
+
+
+def ml_job_spec(**fields: Any) -> JobSpec:
+    """A :class:`JobSpec` of an ML job type: continued from an _optimiser.star given as fn_cont."""
+    return JobSpec(**fields, continue_rule=ContinueRule.FROM_OPTIMISER, continue_option="fn_cont")
+
+
 __all__ = [
     "IO", "CTF", "OPTIMISATION", "SAMPLING", "COMPUTE",
     "input_options", "ctf_options", "iterations_option", "tau_fudge_option", "mask_options", "highres_option",
     "alignment_option", "offset_options", "compute_options", "ml_running_options",
-    "MlCompute", "compute_settings", "continue_from", "ParticleLoader", "particle_loader",
-    "engine_progress",
+    "MlCompute", "compute_settings", "common_settings", "continue_from", "ParticleLoader", "particle_loader",
+    "engine_progress", "EngineRun", "engine_run", "require_inputs", "ml_job_spec",
 ]

@@ -131,4 +131,14 @@ class Params(Mapping[str, str]):
         return f"Params({self._values!r})"
 
 
-__all__ = ["OptionKind", "JobOption", "Params"]
+NOT_AVAILABLE = "Not available in vitreo."
+
+
+def unavailable_option(name: str, label: str, default: str, kind: OptionKind = OptionKind.TEXT,
+                       tab: str = "I/O") -> JobOption:
+    """A RELION option that vitreo does not implement: kept (help: :data:`NOT_AVAILABLE`) so that
+    job.star files keep all of RELION's parameters; jobs refuse values that would need it."""
+    return JobOption(name, label, default, kind, tab, NOT_AVAILABLE)
+
+
+__all__ = ["OptionKind", "JobOption", "Params", "NOT_AVAILABLE", "unavailable_option"]

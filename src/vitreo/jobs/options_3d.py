@@ -3,6 +3,8 @@ the reference and mask (tab Reference) and RELION's angular sampling choices."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from vitreo.jobs import node_types
 from vitreo.jobs.options import JobOption, OptionKind, Params
 
@@ -50,4 +52,16 @@ def healpix_order(params: Params, name: str = "sampling") -> int:
     return SAMPLING_CHOICES.index(text)
 
 
-__all__ = ["REFERENCE", "SAMPLING_CHOICES", "reference_options", "sampling_option", "healpix_order"]
+def reference_settings(params: Params) -> dict[str, Any]:
+    """The engine settings of :func:`reference_options` and the angular sampling, as keyword
+    arguments: ini_high (Å), symmetry (C1 when empty), healpix_order, absolute_greyscale."""
+    return dict(
+        ini_high=params.number("ini_high"),
+        symmetry=params.text("sym_name") or "C1",
+        healpix_order=healpix_order(params),
+        absolute_greyscale=params.flag("ref_correct_greyscale"),
+    )
+
+
+__all__ = ["REFERENCE", "SAMPLING_CHOICES", "reference_options", "sampling_option", "healpix_order",
+           "reference_settings"]

@@ -33,7 +33,7 @@ from vitreo.io.star import Table, read_star, write_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.movierefine_job import MOVIE_DATA
-from vitreo.jobs.options import JobOption, OptionKind, Params
+from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.jobs.star_tables import STAR_VERSION
@@ -47,6 +47,7 @@ from vitreo.polish.movie_table import ANGLES, MOVIE_COLUMNS, ORIGINS, MovieParti
 from vitreo.polish.references import load_references
 from vitreo.polish.shiny import shiny_images
 from vitreo.polish.tracks import fit_straight_tracks
+from vitreo.post.inputs import other_half
 
 SHINY, BFACTORS, LOGFILE, TRACKS = "shiny.star", "bfactors.star", "logfile.pdf", "fitted_tracks.star"
 POLISH_PARTICLES = "ParticleGroupMetadata.star.relion.polish"
@@ -97,10 +98,10 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("sigma_acc", "Sigma for acceleration (A/dose):", "2", number, BAYES, "RELION 3's sigma_acc; -1: none."),
         JobOption("dose_per_frame", "Dose per frame (e/A2):", "1", number, BAYES, "Exposure of each movie frame."),
         JobOption("pre_exposure", "Pre-exposure (e/A2):", "0", number, BAYES, "Exposure before the first frame."),
-        JobOption("do_helix", "Do helical reconstruction?", "No", boolean, HELIX, "Not available in vitreo."),
-        JobOption("helical_nr_asu", "Number of asymmetrical units:", "1", number, HELIX, "Not available in vitreo."),
-        JobOption("helical_twist", "Helical twist (deg):", "0", number, HELIX, "Not available in vitreo."),
-        JobOption("helical_rise", "Helical rise (A):", "0", number, HELIX, "Not available in vitreo."),
+        unavailable_option("do_helix", "Do helical reconstruction?", "No", boolean, HELIX),
+        unavailable_option("helical_nr_asu", "Number of asymmetrical units:", "1", number, HELIX),
+        unavailable_option("helical_twist", "Helical twist (deg):", "0", number, HELIX),
+        unavailable_option("helical_rise", "Helical rise (A):", "0", number, HELIX),
         *running_options(True, True),
     )
 
@@ -230,7 +231,7 @@ def half_map_paths(fn_post: str) -> dict[int, Path]:
         return {1: Path(str(general["rlnUnfilteredMapHalf1"])), 2: Path(str(general["rlnUnfilteredMapHalf2"]))}
     if "half1" not in Path(fn_post).name:
         raise InputError(fn_post, "expected a *half1*.mrc map (with its half2 beside it) or a postprocess.star")
-    return {1: Path(fn_post), 2: Path(fn_post).with_name(Path(fn_post).name.replace("half1", "half2"))}
+    return {1: Path(fn_post), 2: Path(other_half(fn_post))}
 
 
 def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, priors: np.ndarray, positions: np.ndarray,

@@ -18,6 +18,7 @@ from vitreo.io.mrc import write_mrc
 from vitreo.io.star import write_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
+from vitreo.jobs.halfmap_options import half_map_option, read_input_half_maps, require_half_map
 from vitreo.jobs.options import JobOption, OptionKind, Params
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
@@ -33,9 +34,7 @@ LOG_LABEL = "LogFile.pdf.relion.postprocess"
 def _options() -> tuple[JobOption, ...]:
     num, yes_no = OptionKind.NUMBER, OptionKind.BOOLEAN
     return (
-        JobOption("fn_in", "One of the 2 unfiltered half-maps:", "", OptionKind.INPUT_NODE, "I/O",
-                  "Provide one of the two unfiltered half-reconstructions that were output upon convergence of a 3D "
-                  "auto-refine run.", node_type=node_types.HALFMAP, pattern="MRC map files (*half1*.mrc)"),
+        half_map_option(),
         JobOption("fn_mask", "Solvent mask:", "", OptionKind.INPUT_NODE, "I/O",
                   "Provide a soft mask where the protein is white (1) and the solvent is black (0). Often, the softer "
                   "the mask the higher resolution estimates you will get. A soft edge of 5-10 pixels is often a good "
@@ -84,8 +83,7 @@ def _options() -> tuple[JobOption, ...]:
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_in"):
-        raise ValueError("give one of the two unfiltered half-maps (--fn_in)")
+    require_half_map(params)
     if not params.text("fn_mask"):
         raise ValueError("give a solvent mask (--fn_mask)")
     if params.flag("do_auto_bfac") and params.flag("do_adhoc_bfac"):
@@ -99,13 +97,12 @@ def _output_nodes(params: Params) -> list[OutputNode]:
 
 def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     """Post-process the half-maps and write the maps, postprocess.star and logfile.pdf."""
-    from vitreo.post.inputs import read_half_maps, read_mask, read_mtf_curve
+    from vitreo.post.inputs import read_mask, read_mtf_curve
     from vitreo.post.postprocess import PostProcessSettings, postprocess
     from vitreo.post.postprocess_files import fsc_curves, postprocess_blocks, write_fsc_xml
     from vitreo.plots.postprocess_plots import write_postprocess_logfile
 
-    ctx.log.info(" Using %d CPU thread(s)", ctx.backend.threads)
-    maps = read_half_maps(params.text("fn_in"), params.number("angpix"))
+    maps = read_input_half_maps(params, ctx)
     mask_name = params.text("fn_mask")
     mask = read_mask(mask_name, tuple(maps.half1.shape))
     ctx.log.info("== Reading input half-reconstructions: %s and %s (pixel size %.4g Å)", maps.name1, maps.name2,

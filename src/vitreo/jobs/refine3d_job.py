@@ -15,25 +15,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitreo.io.errors import InputError
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.ml_options import (
     COMPUTE,
     SAMPLING,
+    common_settings,
     compute_options,
     compute_settings,
-    continue_from,
     ctf_options,
-    engine_progress,
+    engine_run,
     input_options,
     mask_options,
+    ml_job_spec,
     ml_running_options,
     offset_options,
-    particle_loader,
+    require_inputs,
 )
-from vitreo.jobs.options import JobOption, OptionKind, Params
-from vitreo.jobs.options_3d import healpix_order, reference_options, sampling_option
-from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
+from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
+from vitreo.jobs.options_3d import healpix_order, reference_options, reference_settings, sampling_option
+from vitreo.jobs.spec import JobSpec, OutputNode
 from vitreo.ml.refine3d import Refine3DSettings, run_refine3d
 from vitreo.plots.angular_distribution import plot_angular_distribution
 
@@ -58,7 +58,7 @@ def _options() -> tuple[JobOption, ...]:
         sampling_option("7.5 degrees"),
         *offset_options("5", "1"),
         sampling_option("1.8 degrees", "auto_local_sampling", "Local searches from auto-sampling:"),
-        JobOption("relax_sym", "Relax symmetry:", "", OptionKind.TEXT, SAMPLING, "Not available in vitreo."),
+        unavailable_option("relax_sym", "Relax symmetry:", "", OptionKind.TEXT, SAMPLING),
         JobOption("auto_faster", "Use finer angular sampling faster?", "No", yes_no, SAMPLING,
                   "Kept for RELION compatibility (vitreo follows RELION's standard auto-sampling)."),
         JobOption("max_iter", "Maximum number of iterations:", "50", OptionKind.NUMBER, COMPUTE,
@@ -70,11 +70,7 @@ def _options() -> tuple[JobOption, ...]:
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_cont"):
-        if not params.text("fn_img"):
-            raise ValueError("give the particles to refine (--fn_img)")
-        if not params.text("fn_ref"):
-            raise ValueError("give the reference map (--fn_ref)")
+    require_inputs(params, "refine", reference=True)
     if params.text("relax_sym"):
         raise ValueError("relaxed symmetry is not available in vitreo (relax_sym)")
     if params.flag("do_solvent_fsc") and not params.text("fn_mask"):
@@ -95,17 +91,10 @@ def settings_from(params: Params) -> Refine3DSettings:
     """The engine settings of a Refine3D job's parameters (coarse offset step: twice the GUI's)."""
     compute = compute_settings(params)
     return Refine3DSettings(
-        ini_high=params.number("ini_high"),
-        symmetry=params.text("sym_name") or "C1",
-        healpix_order=healpix_order(params),
+        **common_settings(params),
+        **reference_settings(params),
         local_healpix_order=healpix_order(params, "auto_local_sampling"),
-        offset_range=params.number("offset_range"),
-        offset_step=2 * params.number("offset_step"),
-        particle_diameter=params.number("particle_diameter"),
         zero_mask=params.flag("do_zero_mask"),
-        ctf=params.flag("do_ctf_correction"),
-        ctf_intact_first_peak=params.flag("ctf_intact_first_peak"),
-        absolute_greyscale=params.flag("ref_correct_greyscale"),
         solvent_fsc=params.flag("do_solvent_fsc"),
         max_iter=params.integer("max_iter") if "max_iter" in params and params.text("max_iter") else 50,
         threads=compute.threads,
@@ -116,23 +105,18 @@ def settings_from(params: Params) -> Refine3DSettings:
 def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
     """Refine to convergence and write the final maps, model, data and angular distribution."""
     settings = settings_from(params)
-    compute = compute_settings(params)
-    fn_cont = continue_from(params)
-    if ctx.is_continue and fn_cont is None:
-        raise InputError(None, "continuing a Refine3D job needs the _optimiser.star to continue from (fn_cont)")
     prefix = job_dir / PREFIX
-    ctx.log.info(" Gold-standard refinement in %s%s", settings.symmetry, f", continuing from {fn_cont}" if fn_cont else "")
-    with particle_loader(compute, ctx.log, job_dir) as load:
+    with engine_run(job_dir, params, ctx, "Refine3D", use_ctf=settings.ctf, log_format="%s") as engine:
+        ctx.log.info(" Gold-standard refinement in %s%s", settings.symmetry,
+                     f", continuing from {engine.fn_cont}" if engine.fn_cont else "")
         result = run_refine3d(
-            params.text("fn_img"), params.text("fn_ref") or None, prefix, settings, engine_progress(ctx),
+            params.text("fn_img"), params.text("fn_ref") or None, prefix, settings, engine.progress,
             mask=params.text("fn_mask") or None,
-            continue_from=fn_cont,
-            command=settings.command(params.text("fn_img") or str(fn_cont), params.text("fn_ref") or None, prefix),
-            log=lambda message: ctx.log.info("%s", message),
-            loader=lambda path: load(path, use_ctf=settings.ctf),
+            continue_from=engine.fn_cont,
+            command=settings.command(engine.source, params.text("fn_ref") or None, prefix),
+            log=engine.log,
+            loader=engine.load,
         )
-    assert ctx.progress is not None
-    ctx.progress.finish()
     plot_angular_distribution(job_dir / ANGDIST, result.state.angles.numpy(), settings.symmetry)
     ctx.log.info(" Done: gold-standard resolution %.2f A after %d iterations; written %s", result.resolution,
                  len(result.iterations) + 1, result.files["map"])
@@ -144,7 +128,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
 
 def job_spec() -> JobSpec:
     """The Refine3D job type."""
-    return JobSpec(
+    return ml_job_spec(
         directory="Refine3D",
         type_label="relion.refine3d",
         title="3D auto-refine",
@@ -152,8 +136,6 @@ def job_spec() -> JobSpec:
         run=run,
         output_nodes=_output_nodes,
         validate=_validate,
-        continue_rule=ContinueRule.FROM_OPTIMISER,
-        continue_option="fn_cont",
         hidden_name=".gui_auto3d",
         summary="Gold-standard 3D auto-refinement: a map, its half-maps and FSC, and every particle's orientation.",
     )

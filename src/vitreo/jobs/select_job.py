@@ -30,7 +30,7 @@ from vitreo.io.mrc import write_mrc
 from vitreo.io.star import Table, read_star, write_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
-from vitreo.jobs.options import JobOption, OptionKind, Params
+from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.jobs.star_tables import STAR_VERSION
@@ -104,9 +104,9 @@ def _options() -> tuple[JobOption, ...]:
                   "The STAR label to select on."),
         JobOption("select_minval", "Minimum metadata value:", "-9999.", num, SUBSETS, "Lowest value kept."),
         JobOption("select_maxval", "Maximum metadata value:", "9999.", num, SUBSETS, "Highest value kept."),
-        JobOption("do_discard", "OR: select on image statistics?", "No", yes_no, SUBSETS, "Not available in vitreo."),
-        JobOption("discard_label", "Metadata label for images:", "rlnImageName", text, SUBSETS, "Not available in vitreo."),
-        JobOption("discard_sigma", "Sigma-value for discarding images:", "4", num, SUBSETS, "Not available in vitreo."),
+        unavailable_option("do_discard", "OR: select on image statistics?", "No", yes_no, SUBSETS),
+        unavailable_option("discard_label", "Metadata label for images:", "rlnImageName", text, SUBSETS),
+        unavailable_option("discard_sigma", "Sigma-value for discarding images:", "4", num, SUBSETS),
         JobOption("do_split", "OR: split into subsets?", "No", yes_no, SUBSETS,
                   "If Yes, the particles (or micrographs) are split into subsets: particles_split1.star, ..."),
         JobOption("do_random", "Randomise order before making subsets?", "No", yes_no, SUBSETS,
@@ -115,13 +115,12 @@ def _options() -> tuple[JobOption, ...]:
                   "Rows per subset (used when nr_split is negative).", minimum=1, maximum=10000),
         JobOption("nr_split", "OR: number of subsets: ", "-1", num, SUBSETS,
                   "Split into this many subsets of equal size; negative: subsets of split_size.", minimum=-1, maximum=50),
-        JobOption("do_remove_duplicates", "OR: remove duplicates?", "No", yes_no, DUPLICATES, "Not available in vitreo."),
-        JobOption("duplicate_threshold", "Minimum inter-particle distance (A):", "30", num, DUPLICATES,
-                  "Not available in vitreo."),
-        JobOption("image_angpix", "Pixel size before extracting (A):", "-1", num, DUPLICATES, "Not available in vitreo."),
-        JobOption("do_filaments", "Select filaments?", "No", yes_no, FILAMENTS, "Not available in vitreo."),
-        JobOption("dendrogram_threshold", "Dendrogram threshold:", "0.85", num, FILAMENTS, "Not available in vitreo."),
-        JobOption("dendrogram_minclass", "Minimum class size:", "-1000", num, FILAMENTS, "Not available in vitreo."),
+        unavailable_option("do_remove_duplicates", "OR: remove duplicates?", "No", yes_no, DUPLICATES),
+        unavailable_option("duplicate_threshold", "Minimum inter-particle distance (A):", "30", num, DUPLICATES),
+        unavailable_option("image_angpix", "Pixel size before extracting (A):", "-1", num, DUPLICATES),
+        unavailable_option("do_filaments", "Select filaments?", "No", yes_no, FILAMENTS),
+        unavailable_option("dendrogram_threshold", "Dendrogram threshold:", "0.85", num, FILAMENTS),
+        unavailable_option("dendrogram_minclass", "Minimum class size:", "-1000", num, FILAMENTS),
         *running_options(has_mpi=False, has_threads=False),
     )
 

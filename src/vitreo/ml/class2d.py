@@ -11,33 +11,41 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vitreo.em.backend import Backend
 from vitreo.em.fourier import phase_shift
 from vitreo.em.masks import centred_radius, soft_spherical_mask
 from vitreo.io.errors import InputError
 from vitreo.ml.batch import ImageOptions
+from vitreo.ml.driver import (
+    MASK_EDGE_PX,
+    Log,
+    changes_values,
+    command_line,
+    correction_values,
+    first_model,
+    image_options_of,
+    random_perturbation,
+    random_seeds,
+    refuse,
+    sampling_option_values,
+    start_run,
+)
 from vitreo.ml.expectation import BLOCK_ELEMENTS, PROJECTION_TABLE_ELEMENTS, EStepOptions, SearchGrid
-from vitreo.ml.files import OptimiserInfo, read_iteration, sampling_block, write_iteration
+from vitreo.ml.files import OptimiserInfo, sampling_block, write_iteration
 from vitreo.ml.initial import image_statistics
 from vitreo.ml.maximisation import MStepOptions
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
-from vitreo.ml.particles import ParticleSet, available_memory, load_particles
+from vitreo.ml.particles import ParticleSet, available_memory
 from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
 from vitreo.ml.statistics import TABLE_ELEMENTS
 
-Log = Callable[[str], None]
-
-MASK_EDGE_PX = 5  # RELION's --width_mask_edge
-PERTURBATION_FACTOR = 0.5  # RELION's rlnSamplingPerturbFactor
 KEEPSAFE_2D = 1.5  # RELION's coarse-size safety factor for 2D
 
 
@@ -81,19 +89,12 @@ class Class2DSettings:
             (self.threads < 1, "the number of threads must be at least 1"),
             (self.batch_size is not None and self.batch_size < 1, "the batch size must be at least 1"),
         ]
-        for bad, message in problems:
-            if bad:
-                raise InputError(None, message)
+        refuse(problems)
 
     def command(self, particles_star: str | os.PathLike[str], out_prefix: str | os.PathLike[str]) -> str:
         """The equivalent relion_refine-style command line."""
-        parts = ["vitreo", "class2d", "--i", str(particles_star), "--o", str(out_prefix)]
-        defaults = Class2DSettings()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != getattr(defaults, f.name) or f.name in ("nr_classes", "nr_iter", "tau_fudge"):
-                parts += [f"--{f.name}", str(value)]
-        return shlex.join(parts)
+        words = ["vitreo", "class2d", "--i", str(particles_star), "--o", str(out_prefix)]
+        return command_line(self, words, always=("nr_classes", "nr_iter", "tau_fudge"))
 
 
 @dataclass(frozen=True)
@@ -128,20 +129,11 @@ def run_class2d(
     ``project_dir`` (default: the current directory). ``loader(star_path)`` reads the particles
     (default: all pre-read, see :func:`load_particles`).
     """
-    settings.check()
-    project = Path(project_dir or ".")
-    backend = Backend.from_options(settings.device, settings.threads)
-    backend.activate()
-    device = backend.device
-    say = log or (lambda message: None)
-    generator = torch.Generator().manual_seed(settings.random_seed)
-    saved = read_iteration(continue_from, project) if continue_from is not None else None
-    source = saved.data_star if saved is not None else Path(particles_star)
-    particles = loader(source) if loader is not None else load_particles(source, project, use_ctf=settings.ctf)
+    run = start_run(settings, particles_star, project_dir, continue_from, loader, log)
+    device, generator, saved, particles, say = run.device, run.generator, run.saved, run.particles, run.say
     box, pixel = particles.box, particles.pixel_size
     radius = _mask_radius(settings, box, pixel)
-    mask = soft_spherical_mask((box, box), radius, MASK_EDGE_PX)
-    image_options = ImageOptions(mask, "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak)
+    image_options = image_options_of(soft_spherical_mask((box, box), radius, MASK_EDGE_PX), settings)
     say(f"{len(particles)} particles of {box} px at {pixel:g} A/px; estimated memory: "
         f"{memory_estimate(particles, settings) / 2**20:.0f} MiB (available: {available_memory() / 2**20:.0f} MiB)")
     if saved is not None:
@@ -154,9 +146,9 @@ def run_class2d(
     summaries: list[IterationSummary] = []
     files: dict[str, Path] = {}
     for iteration in range(first, settings.nr_iter + 1):
-        perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
+        perturbation = random_perturbation(generator)
         setup = _setup(settings, particles, image_options, perturbation, radius, device)
-        seeds = _random_seeds(len(particles), model.n_classes, setup.grid, generator) if iteration == 1 else None
+        seeds = random_seeds(len(particles), model.n_classes, setup.grid, generator) if iteration == 1 else None
         model, state, summary = run_iteration(
             iteration, settings.nr_iter, particles, model, state, setup, seeds=seeds, generator=generator, progress=progress
         )
@@ -202,22 +194,9 @@ def _initial_model(
 ) -> MlModel:
     """Noise spectra from the images; every class starts as the average image, with no signal prior yet."""
     stats = image_statistics(particles, particles.offsets, options, device=device, generator=generator)
-    k, box = settings.nr_classes, particles.box
-    n_shells = box // 2 + 1
-    return MlModel(
-        references=stats.average[None].repeat(k, 1, 1),
-        class_distribution=torch.full((k,), 1.0 / k),
-        sigma2_noise=stats.sigma2,
-        scale=torch.ones(particles.n_groups),
-        tau2=torch.zeros(k, n_shells),
-        ssnr=torch.zeros(k, n_shells),
-        completeness=torch.zeros(k, n_shells),
-        pixel_size=particles.pixel_size,
-        tau2_fudge=settings.tau_fudge,
-        sigma_offset=max(settings.offset_range, settings.offset_step),
-        current_size=box,
-        current_resolution=math.inf,
-        group_counts=stats.group_counts,
+    references = stats.average[None].repeat(settings.nr_classes, 1, 1)
+    return first_model(
+        references, stats, particles, settings.tau_fudge, max(settings.offset_range, settings.offset_step), particles.box
     )
 
 
@@ -288,37 +267,16 @@ def recentre(images: torch.Tensor, radius: float) -> torch.Tensor:
     return torch.fft.irfft2(shifted, s=(box, box))
 
 
-def _random_seeds(n: int, n_classes: int, grid: SearchGrid, generator: torch.Generator) -> torch.Tensor:
-    """Fine hypothesis ids (n,): a random class and a random in-plane angle for each particle."""
-    n_fine = grid.orientations.n_coarse * grid.orientations.n_children
-    classes = torch.randint(0, n_classes, (n,), generator=generator)
-    angles = torch.randint(0, n_fine, (n,), generator=generator)
-    return classes * n_fine + angles
-
-
 def _optimiser_values(settings: Class2DSettings, summary: IterationSummary, pixel: float) -> dict[str, object]:
     """RELION's optimiser_general values (besides file names and the iteration); offsets in Å."""
     return {
         "rlnNumberOfIterations": settings.nr_iter,
         "rlnDoSplitRandomHalves": 0,
-        "rlnAdaptiveOversampleOrder": settings.oversampling,
-        "rlnAdaptiveOversampleFraction": settings.adaptive_fraction,
-        "rlnRandomSeed": settings.random_seed,
-        "rlnParticleDiameter": settings.particle_diameter,
-        "rlnWidthMaskEdge": MASK_EDGE_PX,
-        "rlnDoZeroMask": int(settings.zero_mask),
-        "rlnDoSolventFlattening": 1,
+        **sampling_option_values(settings),
         "rlnHighresLimitExpectation": settings.highres_limit,
         "rlnIncrementImageSize": settings.incr_size,
         "rlnDoMapEstimation": 1,
-        "rlnChangesOptimalOrientations": summary.changes_orientations,
-        "rlnChangesOptimalOffsets": summary.changes_offsets * pixel,
-        "rlnChangesOptimalClasses": summary.changes_classes,
-        "rlnDoCorrectNorm": int(settings.norm_correction),
-        "rlnDoCorrectScale": int(settings.scale_correction),
-        "rlnDoCorrectCtf": int(settings.ctf),
-        "rlnDoCenterClasses": int(settings.center_classes),
-        "rlnDoIgnoreCtfUntilFirstPeak": int(settings.ctf_intact_first_peak),
-        "rlnRefsAreCtfCorrected": 1,
+        **changes_values(summary.changes_classes, summary.changes_orientations, summary.changes_offsets, pixel),
+        **correction_values(settings, settings.norm_correction, settings.scale_correction, settings.center_classes),
         "rlnMaxNumberOfPooledParticles": settings.batch_size or 0,
     }

@@ -13,43 +13,43 @@ run_itNNN_classNNN.mrc and RELION's model, data, sampling and optimiser STAR fil
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vitreo.em.backend import Backend
-from vitreo.em.filters import lowpass
 from vitreo.io.errors import InputError
 from vitreo.ml.batch import ImageOptions
+from vitreo.ml.driver import (
+    Log,
+    changes_values,
+    command_line,
+    correction_values,
+    random_perturbation,
+    refuse,
+    sampling_option_values,
+    start_run,
+)
 from vitreo.ml.expectation import EStepOptions, SearchGrid
-from vitreo.ml.files import OptimiserInfo, read_iteration, write_iteration
+from vitreo.ml.files import OptimiserInfo, write_iteration
 from vitreo.ml.maximisation import MStepOptions
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
-from vitreo.ml.particles import ParticleSet, load_particles
+from vitreo.ml.particles import ParticleSet
 from vitreo.ml.reference3d import (
-    MASK_EDGE_PX,
     check_continuation,
-    check_symmetry,
     coarse_image_size,
-    greyscale_scale,
     initial_size,
-    mask_radius,
     particle_mask,
-    read_mask,
-    read_reference,
+    particle_masks,
     sampling_values,
     solvent_flattening,
     starting_model,
+    starting_reference,
 )
 from vitreo.ml.sampling import DirectionSampling, TranslationSampling
-
-Log = Callable[[str], None]
-PERTURBATION_FACTOR = 0.5  # RELION's rlnSamplingPerturbFactor
 
 
 @dataclass(frozen=True)
@@ -97,19 +97,12 @@ class Class3DSettings:
             (not 0 < self.adaptive_fraction <= 1, "the adaptive fraction must lie in (0, 1]"),
             (self.threads < 1, "the number of threads must be at least 1"),
         ]
-        for bad, message in problems:
-            if bad:
-                raise InputError(None, message)
+        refuse(problems)
 
     def command(self, particles_star: str | os.PathLike[str], reference: str | os.PathLike[str] | None, out_prefix: str | os.PathLike[str]) -> str:
         """The equivalent relion_refine-style command line."""
-        parts = ["vitreo", "class3d", "--i", str(particles_star), "--ref", str(reference), "--o", str(out_prefix)]
-        defaults = Class3DSettings()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != getattr(defaults, f.name) or f.name in ("nr_classes", "nr_iter", "tau_fudge", "ini_high"):
-                parts += [f"--{f.name}", str(value)]
-        return shlex.join(parts)
+        words = ["vitreo", "class3d", "--i", str(particles_star), "--ref", str(reference), "--o", str(out_prefix)]
+        return command_line(self, words, always=("nr_classes", "nr_iter", "tau_fudge", "ini_high"))
 
 
 @dataclass(frozen=True)
@@ -143,33 +136,17 @@ def run_class3d(
     from ``reference``, writing ``<out_prefix>_itNNN_*``. ``mask``: a solvent mask for the maps;
     ``continue_from``: an _optimiser.star to go on from (up to ``settings.nr_iter``); ``loader``
     reads a particles STAR file (default: all images pre-read)."""
-    settings.check()
-    project = Path(project_dir or ".")
-    backend = Backend.from_options(settings.device, settings.threads)
-    backend.activate()
-    device = backend.device
-    say = log or (lambda message: None)
-    generator = torch.Generator().manual_seed(settings.random_seed)
-    saved = read_iteration(continue_from, project) if continue_from is not None else None
-    source = saved.data_star if saved is not None else Path(particles_star)
-    particles = loader(source) if loader is not None else load_particles(source, project, use_ctf=settings.ctf)
+    run = start_run(settings, particles_star, project_dir, continue_from, loader, log)
+    device, generator, saved, particles, say = run.device, run.generator, run.saved, run.particles, run.say
     box, pixel = particles.box, particles.pixel_size
-    radius = mask_radius(settings.particle_diameter, box, pixel)
-    image_options = ImageOptions(
-        particle_mask(radius, box, 2), "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak
-    )
-    solvent = read_mask(mask, box, pixel) if mask else particle_mask(radius, box, 3)
+    radius, image_options, solvent = particle_masks(settings, mask, particles)
     if saved is not None:
         check_continuation(saved.model, len(saved.state), particles, settings.nr_classes, continue_from)
         model, state, first = saved.model, saved.state, saved.iteration + 1
     else:
         if reference is None:
             raise InputError(None, "a reference map is needed (fn_ref)")
-        volume = read_reference(reference, particles)
-        check_symmetry(volume, settings.symmetry, reference, settings.ini_high, pixel)
-        if not settings.absolute_greyscale:
-            volume = volume * greyscale_scale(volume, particles, radius, settings.ini_high, settings.ctf)
-        start = lowpass(volume.double(), settings.ini_high, pixel, ndim=3).float()
+        start = starting_reference(reference, particles, settings, radius)
         model = starting_model(
             start[None].repeat(settings.nr_classes, 1, 1, 1), particles, image_options, settings.tau_fudge,
             max(settings.offset_range, settings.offset_step), initial_size(box, pixel, settings.ini_high), device, generator,
@@ -181,7 +158,7 @@ def run_class3d(
     files: dict[str, Path] = {}
     original = (settings.healpix_order, 0.0, settings.offset_range, settings.offset_step)
     for iteration in range(first, settings.nr_iter + 1):
-        perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
+        perturbation = random_perturbation(generator)
         setup = _setup(settings, particles, image_options, solvent, radius, perturbation, device)
         allowed = None
         if iteration == 1 and settings.nr_classes > 1:
@@ -247,25 +224,13 @@ def _optimiser_values(settings: Class3DSettings, summary: IterationSummary, pixe
     return {
         "rlnNumberOfIterations": settings.nr_iter,
         "rlnDoSplitRandomHalves": 0,
-        "rlnAdaptiveOversampleOrder": settings.oversampling,
-        "rlnAdaptiveOversampleFraction": settings.adaptive_fraction,
-        "rlnRandomSeed": settings.random_seed,
-        "rlnParticleDiameter": settings.particle_diameter,
-        "rlnWidthMaskEdge": MASK_EDGE_PX,
-        "rlnDoZeroMask": int(settings.zero_mask),
-        "rlnDoSolventFlattening": 1,
+        **sampling_option_values(settings),
         "rlnHighresLimitExpectation": settings.highres_limit,
         "rlnIncrementImageSize": settings.incr_size,
         "rlnDoMapEstimation": 1,
         "rlnDoAutoRefine": 0,
-        "rlnChangesOptimalOrientations": summary.changes_orientations,
-        "rlnChangesOptimalOffsets": summary.changes_offsets * pixel,
-        "rlnChangesOptimalClasses": summary.changes_classes,
-        "rlnDoCorrectNorm": int(settings.norm_correction),
-        "rlnDoCorrectScale": int(settings.scale_correction),
-        "rlnDoCorrectCtf": int(settings.ctf),
-        "rlnDoIgnoreCtfUntilFirstPeak": int(settings.ctf_intact_first_peak),
-        "rlnRefsAreCtfCorrected": 1,
+        **changes_values(summary.changes_classes, summary.changes_orientations, summary.changes_offsets, pixel),
+        **correction_values(settings, settings.norm_correction, settings.scale_correction),
         "rlnMaxNumberOfPooledParticles": settings.batch_size or 0,
     }
 

@@ -6,9 +6,10 @@ Per batch of particles, as RELION's adaptive oversampling (Scheres 2012, JSB 180
    coarse image size (:func:`scoring.dense_scores`, one GEMM);
 2. significance: per particle, the coarse hypotheses holding ``fraction`` of the posterior;
 3. fine pass: the oversampled children of the significant (reference, shift) pairs, scored on the
-   pixels of the current image size. It is computed as one dense block over the batch's union of
-   significant references × shifts (particles are ordered by their previous assignment, so the
-   union stays small), with each particle's non-significant entries masked out;
+   pixels of the current image size. Shifts are the chunk's union of significant shifts; the
+   references are gathered per particle (its own significant references only, batched GEMMs),
+   so the cost follows each particle's significant set and not the chunk's union, which grows
+   with the posterior's width; non-significant (reference, shift) entries are masked out;
 4. the fine posterior (with class priors and the Gaussian prior on the absolute offset) is
    normalised, pruned to ``fraction`` again, and added to the sufficient statistics.
 
@@ -225,14 +226,15 @@ class Expectation:
     ) -> dict[str, torch.Tensor]:
         """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields).
 
-        The fine pass runs in chunks of particles sorted by their best coarse reference, so that
-        each chunk's union of significant references stays small. ``prior``: local searches;
+        The fine pass runs in chunks of particles sorted by their best coarse reference, sized so
+        that the gathered projections and scores of the widest particle stay within
+        BLOCK_ELEMENTS. ``prior``: local searches;
         ``allowed`` (B,) the one class each particle may take.
         """
         significant, best, coarse_ids = self._coarse_pass(batch, prior, allowed)
         n_shifts = int(significant.any(dim=2).any(dim=0).sum()) * self.grid.translations.n_children
-        n_refs = int(significant.any(dim=1).any(dim=0).sum()) * self.n_children
-        per_row = n_shifts * max(n_refs, 2 * len(self.pixels))
+        n_refs = int(significant.any(dim=1).sum(dim=1).max()) * self.n_children  # widest particle
+        per_row = n_shifts * 2 * len(self.pixels) + n_refs * (n_shifts + 3 * len(self.pixels))
         rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
         order = torch.argsort(best, stable=True)
         parts = []
@@ -334,30 +336,35 @@ class Expectation:
         children = torch.arange(n_children, device=device)
         fine_refs = ((cls * n_fine + orientation * n_children)[:, None] + children).reshape(-1)
         shift_ids = (coarse_shifts[:, None] * shift_children + torch.arange(shift_children, device=device)).reshape(-1)
-        mask = significant[:, coarse_shifts][:, :, columns]
+        mask = significant[:, coarse_shifts][:, :, columns]  # (B, T_c, C_u) over the chunk's unions
+        own_coarse, valid = _own_columns(mask.any(dim=1))
+        own = ((own_coarse * n_children)[:, :, None] + children).reshape(n, -1)  # (B, C) into fine_refs
+        mask = mask.gather(2, own_coarse[:, None, :].expand(-1, mask.shape[1], -1)) & valid[:, None, :]
         mask = mask.repeat_interleave(shift_children, dim=1).repeat_interleave(n_children, dim=2)
         ref_class, rotation, projections = self._fine_references(fine_refs)
+        own_class = ref_class[own]
         shifts, phases = self.fine_shifts[shift_ids], self.fine_phases[shift_ids]
-        fine = dense_scores(batch, projections, phases, self.timer)
-        fine += (self.log_class_prior[ref_class] - math.log(n_fine))[None, None, :]
+        fine = gathered_scores(batch, projections, own, phases, self.timer)  # (B, T, C)
+        fine += (self.log_class_prior[own_class] - math.log(n_fine))[:, None, :]
         fine += self._offset_log_prior(batch, shifts, self.grid.translations.fine_step_px)[:, :, None]
         if prior is not None:
-            fine += prior.log_prior(rotation)[:, None, :]
+            fine += prior.log_prior(rotation).gather(1, own)[:, None, :]
         if allowed is not None:
-            mask &= (ref_class[None, :] == allowed[:, None])[:, None, :]
+            mask &= (own_class == allowed[:, None])[:, None, :]
         fine.masked_fill_(~mask, float("-inf"))
         del mask
         posterior = normalise(fine.reshape(n, -1))
         del fine
         pmax, best = posterior.weights.max(dim=1)
-        n_refs = len(fine_refs)
-        best_shift, best_ref = best // n_refs, best % n_refs
-        weights = posterior.weights.reshape(n, len(shifts), n_refs)
-        rot_spread = _rotation_spread(weights.sum(dim=1), rotation, rotation[best_ref])
+        width = own.shape[1]
+        best_shift, best_ref = best // width, own.gather(1, (best % width)[:, None])[:, 0]
+        weights = posterior.weights.reshape(n, len(shifts), width)
+        per_ref = torch.zeros(n, len(fine_refs), device=device).scatter_add_(1, own, weights.sum(dim=1))
+        rot_spread = _rotation_spread(per_ref, rotation, rotation[best_ref])
         shift_spread = _shift_spread(weights.sum(dim=2), shifts, shifts[best_shift])
         pruned = prune(posterior.weights, self.options.fraction).reshape(weights.shape)
         del weights
-        stats.add(batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer)
+        stats.add(batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer, columns=own)
         return {
             "class_index": ref_class[best_ref],
             "angles": self.grid.orientations.fine_angles((fine_refs[best_ref] % n_fine).cpu()).to(device),
@@ -367,6 +374,14 @@ class Expectation:
             "rotation_spread": rot_spread,
             "shift_spread": shift_spread,
         }
+
+
+def _own_columns(chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of ``chosen`` (B, C) bool, its chosen column indices first, padded to the widest
+    row with distinct unchosen ones: indices (B, W) and whether each is chosen (B, W)."""
+    width = max(1, int(chosen.sum(dim=1).max()))
+    columns = torch.argsort(chosen.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
+    return columns, chosen.gather(1, columns)
 
 
 def _rotation_spread(per_ref: torch.Tensor, rotations: torch.Tensor, best: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,8 @@ after the last. The hand of the result is undetermined (a mirror image fits the 
 
 from __future__ import annotations
 
-import math
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,20 @@ from vitreo.io.errors import InputError
 from vitreo.io.mrc import write_mrc
 from vitreo.io.star import Table, read_star, write_star
 from vitreo.ml.batch import ImageOptions
+from vitreo.ml.driver import (
+    MASK_EDGE_PX,
+    Log,
+    changes_values,
+    command_line,
+    correction_values,
+    first_model,
+    image_options_of,
+    random_perturbation,
+    random_seeds,
+    refuse,
+    sampling_option_values,
+    state_rows,
+)
 from vitreo.ml.expectation import EStepOptions, SearchGrid
 from vitreo.ml.files import (
     STAR_VERSION,
@@ -49,10 +61,6 @@ from vitreo.ml.particles import ParticleSet
 from vitreo.ml.sampling import DirectionSampling, TranslationSampling
 from vitreo.ml.sgd import SIGMA2_FUDGE_INITIAL, SgdSchedule, SgdStep, SubsetSampler, image_size_for, sigma2_fudge
 
-Log = Callable[[str], None]
-
-MASK_EDGE_PX = 5  # RELION's --width_mask_edge
-PERTURBATION_FACTOR = 0.5  # RELION's rlnSamplingPerturbFactor
 START_NOISE = 0.05  # relative noise that makes classes started from one given map differ
 
 
@@ -106,19 +114,11 @@ class InitialModelSettings:
             (self.particle_diameter <= 0 or self.particle_diameter / pixel_size > box,
              f"the particle diameter must be positive and at most the box ({box * pixel_size:g} A)"),
         ]
-        for bad, message in problems:
-            if bad:
-                raise InputError(None, message)
+        refuse(problems)
 
     def command(self, particles_star: str, out_prefix: str) -> str:
         """The equivalent command line, for the optimiser file."""
-        parts = ["vitreo", "initial_model", "--i", particles_star, "--o", out_prefix]
-        defaults = InitialModelSettings()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "device" and value != getattr(defaults, f.name):
-                parts += [f"--{f.name}", str(value)]
-        return shlex.join(parts)
+        return command_line(self, ["vitreo", "initial_model", "--i", particles_star, "--o", out_prefix], never=("device",))
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,7 @@ def run_initial_model(
     radius = settings.particle_diameter / (2 * pixel)
     image_mask = soft_spherical_mask((box, box), radius, MASK_EDGE_PX)
     volume_mask = soft_spherical_mask((box,) * 3, radius, MASK_EDGE_PX)
-    image_options = ImageOptions(image_mask, "zero" if settings.zero_mask else "noise", settings.ctf,
-                                 settings.ctf_intact_first_peak)
+    image_options = image_options_of(image_mask, settings)
     post_process = _post_process(volume_mask if settings.solvent_flatten else None, settings.symmetry)
     first = 1 if saved is None else saved.iteration + 1
     generator = torch.Generator().manual_seed(settings.random_seed + first - 1)
@@ -179,12 +178,12 @@ def run_initial_model(
         resolution = schedule.resolution(iteration)
         size = image_size_for(resolution, box, pixel)
         ids = sampler.draw(schedule.subset_size(iteration))
-        perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
+        perturbation = random_perturbation(generator)
         setup = _setup(settings, image_options, volume_mask, post_process, size, resolution, perturbation, device)
         fudge = sigma2_fudge(seen, settings.sigma2fudge_halflife)
         e_model = replace(model, sigma2_noise=model.sigma2_noise * fudge, current_size=size)
         subset_model, subset_state, summary = run_iteration(
-            iteration, schedule.n_iterations, _subset(particles, ids), e_model, _state_rows(state, ids), setup,
+            iteration, schedule.n_iterations, _subset(particles, ids), e_model, state_rows(state, ids), setup,
             generator=generator, progress=progress,
         )
         model = step.apply(model, subset_model, subset_model.class_distribution > 0, setup.mstep.min_resolution_shell)
@@ -251,22 +250,10 @@ def _start_model(
     orientation into a random class."""
     box, pixel, k = particles.box, particles.pixel_size, settings.nr_classes
     stats = image_statistics(particles, particles.offsets, options, device=device, generator=generator)
-    n_shells = box // 2 + 1
     ini_resol = settings.schedule.ini_resol
-    model = MlModel(
-        references=torch.zeros(k, box, box, box),
-        class_distribution=torch.full((k,), 1.0 / k),
-        sigma2_noise=stats.sigma2,
-        scale=torch.ones(particles.n_groups),
-        tau2=torch.zeros(k, n_shells),
-        ssnr=torch.zeros(k, n_shells),
-        completeness=torch.zeros(k, n_shells),
-        pixel_size=pixel,
-        tau2_fudge=settings.tau_fudge,
-        sigma_offset=max(settings.offset_range, settings.offset_step),
-        current_size=image_size_for(ini_resol, box, pixel),
-        current_resolution=math.inf,
-        group_counts=stats.group_counts,
+    model = first_model(
+        torch.zeros(k, box, box, box), stats, particles, settings.tau_fudge,
+        max(settings.offset_range, settings.offset_step), image_size_for(ini_resol, box, pixel),
     )
     if reference is not None:
         if tuple(reference.shape) != (box,) * 3:
@@ -279,10 +266,7 @@ def _start_model(
         return model
     say(f"random start: {len(particles)} particles back-projected at random orientations into {k} class(es)")
     setup = _setup(settings, options, None, post_process, model.current_size, ini_resol, 0.0, device)
-    grid = setup.grid.orientations
-    n_fine = grid.n_coarse * grid.n_children
-    seeds = torch.randint(0, k, (len(particles),), generator=generator) * n_fine + torch.randint(
-        0, n_fine, (len(particles),), generator=generator)
+    seeds = random_seeds(len(particles), k, setup.grid, generator)
     state = ParticleState.initial(particles.offsets)
     started, _, _ = run_iteration(0, 0, particles, model, state, setup, seeds=seeds, generator=generator)
     model.references = lowpass(started.references, ini_resol, pixel)
@@ -335,10 +319,6 @@ def _subset(particles: ParticleSet, ids: torch.Tensor) -> ParticleSet:
     )
 
 
-def _state_rows(state: ParticleState, ids: torch.Tensor) -> ParticleState:
-    return ParticleState(**{name: value[ids].clone() for name, value in state.__dict__.items()})
-
-
 def _put_rows(state: ParticleState, ids: torch.Tensor, rows: ParticleState) -> None:
     for name, value in rows.__dict__.items():
         getattr(state, name)[ids] = value.to(getattr(state, name))
@@ -375,21 +355,9 @@ def _optimiser_values(
         "rlnSgdWriteEverySubset": settings.write_iter,
         "rlnSgdStepsize": settings.stepsize,
         "rlnDoSplitRandomHalves": 0,
-        "rlnAdaptiveOversampleOrder": settings.oversampling,
-        "rlnAdaptiveOversampleFraction": settings.adaptive_fraction,
-        "rlnRandomSeed": settings.random_seed,
-        "rlnParticleDiameter": settings.particle_diameter,
-        "rlnWidthMaskEdge": MASK_EDGE_PX,
-        "rlnDoZeroMask": int(settings.zero_mask),
-        "rlnDoSolventFlattening": int(settings.solvent_flatten),
+        **sampling_option_values(settings, settings.solvent_flatten),
         "rlnIncrementImageSize": 0,
         "rlnDoMapEstimation": 1,
-        "rlnChangesOptimalOrientations": summary.changes_orientations,
-        "rlnChangesOptimalOffsets": summary.changes_offsets * pixel,
-        "rlnChangesOptimalClasses": summary.changes_classes,
-        "rlnDoCorrectNorm": 0,
-        "rlnDoCorrectScale": 1,
-        "rlnDoCorrectCtf": int(settings.ctf),
-        "rlnDoIgnoreCtfUntilFirstPeak": int(settings.ctf_intact_first_peak),
-        "rlnRefsAreCtfCorrected": 1,
+        **changes_values(summary.changes_classes, summary.changes_orientations, summary.changes_offsets, pixel),
+        **correction_values(settings, norm=False, scale=True),
     }

@@ -1,6 +1,7 @@
 """Inputs of 3D classification and refinement, checked against the particles before any iteration:
-the reference map (box, pixel size, symmetry, greyscale), the solvent mask, the starting model,
-and the per-iteration pieces both drivers share (image size of the coarse pass, sampling files).
+the reference map (box, pixel size, symmetry, greyscale), the masks, the starting model and
+reference, and the per-iteration pieces both drivers share (image size of the coarse pass,
+sampling files).
 
 Maps are (z, y, x) with the centre at N//2; every problem is one InputError line with the fix.
 """
@@ -11,6 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,14 +25,22 @@ from vitreo.em.symmetry import parse_symmetry, symmetrise_volume
 from vitreo.io.errors import InputError
 from vitreo.io.mrc import read_mrc
 from vitreo.ml.batch import ImageOptions
+from vitreo.ml.driver import MASK_EDGE_PX, DriverSettings, first_model, image_options_of
 from vitreo.ml.initial import image_statistics
 from vitreo.ml.model import MlModel
 from vitreo.ml.particles import ParticleSet
 
-MASK_EDGE_PX = 5  # RELION's --width_mask_edge
 KEEPSAFE_3D = 1.2  # RELION's safety factor on the coarse image size for 3D
 SYMMETRY_MIN_CORRELATION = 0.8  # a map "has" a point group when it correlates this well with its symmetrised copy
 GREYSCALE_SAMPLE = 500  # particles used to put a reference on the particles' greyscale
+
+
+class Reference3DSettings(DriverSettings, Protocol):
+    """The settings Class3D and Refine3D share about their reference."""
+
+    symmetry: str
+    ini_high: float
+    absolute_greyscale: bool
 
 
 def read_reference(path: str | os.PathLike[str], particles: ParticleSet) -> torch.Tensor:
@@ -135,23 +145,31 @@ def starting_model(
     """Model of the first iteration: the references (K, N, N, N), noise spectra from the images,
     equal class priors, no signal prior yet, the image size limited to ``current_size``."""
     stats = image_statistics(particles, particles.offsets, options, device=device, generator=generator)
-    k, box = references.shape[0], particles.box
-    n_shells = box // 2 + 1
-    return MlModel(
-        references=references.float(),
-        class_distribution=torch.full((k,), 1.0 / k),
-        sigma2_noise=stats.sigma2,
-        scale=torch.ones(particles.n_groups),
-        tau2=torch.zeros(k, n_shells),
-        ssnr=torch.zeros(k, n_shells),
-        completeness=torch.zeros(k, n_shells),
-        pixel_size=particles.pixel_size,
-        tau2_fudge=tau2_fudge,
-        sigma_offset=sigma_offset,
-        current_size=current_size,
-        current_resolution=math.inf,
-        group_counts=stats.group_counts,
-    )
+    return first_model(references, stats, particles, tau2_fudge, sigma_offset, current_size)
+
+
+def particle_masks(
+    settings: DriverSettings, mask: str | os.PathLike[str] | None, particles: ParticleSet
+) -> tuple[float, ImageOptions, torch.Tensor]:
+    """The particle mask radius (pixels), the images' options (masked with a soft circle of that
+    radius) and the solvent mask: the map ``mask`` if given, else a soft sphere of that radius."""
+    box, pixel = particles.box, particles.pixel_size
+    radius = mask_radius(settings.particle_diameter, box, pixel)
+    solvent = read_mask(mask, box, pixel) if mask else particle_mask(radius, box, 3)
+    return radius, image_options_of(particle_mask(radius, box, 2), settings), solvent
+
+
+def starting_reference(
+    reference: str | os.PathLike[str], particles: ParticleSet, settings: Reference3DSettings, radius: float
+) -> torch.Tensor:
+    """The reference, checked, on the particles' greyscale (unless absolute) and low-pass
+    filtered to ini_high."""
+    pixel = particles.pixel_size
+    volume = read_reference(reference, particles)
+    check_symmetry(volume, settings.symmetry, reference, settings.ini_high, pixel)
+    if not settings.absolute_greyscale:
+        volume = volume * greyscale_scale(volume, particles, radius, settings.ini_high, settings.ctf)
+    return lowpass(volume.double(), settings.ini_high, pixel, ndim=3).float()
 
 
 def initial_size(box: int, pixel: float, ini_high: float) -> int:

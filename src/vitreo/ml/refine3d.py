@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vitreo.em.backend import Backend
-from vitreo.em.filters import lowpass
 from vitreo.em.fsc import resolution_at
 from vitreo.em.geometry import euler_to_matrix
 from vitreo.em.symmetry import symmetry_aware_angular_distance
@@ -40,34 +37,38 @@ from vitreo.io.mrc import write_mrc
 from vitreo.io.star import write_star
 from vitreo.ml.auto_sampling import AutoSampling
 from vitreo.ml.batch import ImageOptions
+from vitreo.ml.driver import (
+    Log,
+    changes_values,
+    command_line,
+    correction_values,
+    random_perturbation,
+    refuse,
+    sampling_option_values,
+    start_run,
+    state_rows,
+)
 from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid
-from vitreo.ml.files import STAR_VERSION, OptimiserInfo, data_blocks, read_iteration, write_iteration, write_model
+from vitreo.ml.files import STAR_VERSION, OptimiserInfo, data_blocks, write_iteration, write_model
 from vitreo.ml.half_sets import half_map_fsc, random_subsets
 from vitreo.ml.maximisation import MStepOptions, maximise
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import Progress, ProgressEvent, convergence, summarise_model
-from vitreo.ml.particles import ParticleSet, load_particles
+from vitreo.ml.particles import ParticleSet
 from vitreo.ml.reference3d import (
-    MASK_EDGE_PX,
     check_continuation,
-    check_symmetry,
     coarse_image_size,
-    greyscale_scale,
     initial_size,
-    mask_radius,
     particle_mask,
-    read_mask,
-    read_reference,
+    particle_masks,
     sampling_values,
     solvent_flattening,
     starting_model,
+    starting_reference,
 )
 from vitreo.ml.sampling import DirectionSampling, TranslationSampling
 from vitreo.ml.scoring import GemmTimer
 from vitreo.ml.statistics import SufficientStatistics
-
-Log = Callable[[str], None]
-PERTURBATION_FACTOR = 0.5  # RELION's rlnSamplingPerturbFactor
 
 
 @dataclass(frozen=True)
@@ -112,19 +113,12 @@ class Refine3DSettings:
             (self.max_iter < 1, "the maximum number of iterations must be at least 1"),
             (self.threads < 1, "the number of threads must be at least 1"),
         ]
-        for bad, message in problems:
-            if bad:
-                raise InputError(None, message)
+        refuse(problems)
 
     def command(self, particles_star: str | os.PathLike[str], reference: str | os.PathLike[str] | None, out_prefix: str | os.PathLike[str]) -> str:
         """The equivalent relion_refine-style command line."""
-        parts = ["vitreo", "refine3d", "--i", str(particles_star), "--ref", str(reference), "--o", str(out_prefix)]
-        defaults = Refine3DSettings()
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != getattr(defaults, f.name) or f.name in ("ini_high", "symmetry", "healpix_order"):
-                parts += [f"--{f.name}", str(value)]
-        return shlex.join(parts)
+        words = ["vitreo", "refine3d", "--i", str(particles_star), "--ref", str(reference), "--o", str(out_prefix)]
+        return command_line(self, words, always=("ini_high", "symmetry", "healpix_order"))
 
 
 @dataclass(frozen=True)
@@ -171,22 +165,10 @@ def run_refine3d(
     sphere of the particle diameter); ``continue_from``: an _optimiser.star of an earlier run.
     Paths in STAR files resolve against ``project_dir``; ``loader`` reads a particles STAR file
     (default: all images pre-read)."""
-    settings.check()
-    project = Path(project_dir or ".")
-    backend = Backend.from_options(settings.device, settings.threads)
-    backend.activate()
-    device = backend.device
-    say = log or (lambda message: None)
-    generator = torch.Generator().manual_seed(settings.random_seed)
-    saved = read_iteration(continue_from, project) if continue_from is not None else None
-    source = saved.data_star if saved is not None else Path(particles_star)
-    particles = loader(source) if loader is not None else load_particles(source, project, use_ctf=settings.ctf)
+    run = start_run(settings, particles_star, project_dir, continue_from, loader, log)
+    device, generator, saved, particles, say = run.device, run.generator, run.saved, run.particles, run.say
     box, pixel = particles.box, particles.pixel_size
-    radius = mask_radius(settings.particle_diameter, box, pixel)
-    image_options = ImageOptions(
-        particle_mask(radius, box, 2), "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak
-    )
-    solvent = read_mask(mask, box, pixel) if mask else particle_mask(radius, box, 3)
+    radius, image_options, solvent = particle_masks(settings, mask, particles)
     fsc_mask = solvent if (settings.solvent_fsc and mask) else None
     if saved is not None:
         if saved.model2 is None or saved.sampling is None:
@@ -200,7 +182,7 @@ def run_refine3d(
     else:
         if reference is None:
             raise InputError(None, "a reference map is needed (fn_ref)")
-        start = _starting_reference(reference, particles, settings, radius)
+        start = starting_reference(reference, particles, settings, radius)
         model = starting_model(
             start[None], particles, image_options, settings.tau_fudge, max(settings.offset_range, settings.offset_step),
             initial_size(box, pixel, settings.ini_high), device, generator,
@@ -225,7 +207,7 @@ def run_refine3d(
         if iteration > settings.max_iter and not final:
             say(f" Auto-refine: stopping after {settings.max_iter} iterations without convergence; joining the halves")
             final = True
-        perturbation = float(torch.rand(1, generator=generator)) * 2 * PERTURBATION_FACTOR - PERTURBATION_FACTOR
+        perturbation = random_perturbation(generator)
         grid = SearchGrid(
             DirectionSampling(auto.healpix_order, settings.oversampling, settings.symmetry, perturbation=perturbation,
                           perturb_directions=True),
@@ -334,19 +316,9 @@ def _maximise_halves(
         backprojector = step.stats.backprojectors[0]
         tau2 = backprojector.tau2_from_fsc(curve.to(backprojector.weight.device)).float().cpu()
         half_model = maximise(models[h], step.stats, state, replace(mstep, tau2=tau2[None]), post_process)
-        summarise_model(half_model, _rows(state, halves[h]))
+        summarise_model(half_model, state_rows(state, halves[h]))
         new_models.append(half_model)
     return new_models
-
-
-def _starting_reference(reference: str | os.PathLike[str], particles: ParticleSet, settings: Refine3DSettings, radius: float) -> torch.Tensor:
-    """The reference, checked, on the particles' greyscale and low-pass filtered to ini_high."""
-    pixel = particles.pixel_size
-    volume = read_reference(reference, particles)
-    check_symmetry(volume, settings.symmetry, reference, settings.ini_high, pixel)
-    if not settings.absolute_greyscale:
-        volume = volume * greyscale_scale(volume, particles, radius, settings.ini_high, settings.ctf)
-    return lowpass(volume.double(), settings.ini_high, pixel, ndim=3).float()
 
 
 def _finish(
@@ -401,11 +373,6 @@ def _finish(
                           files, figures, particles)
 
 
-def _rows(state: ParticleState, ids: torch.Tensor) -> ParticleState:
-    """The particles ``ids`` of a state."""
-    return ParticleState(**{name: value[ids] for name, value in state.__dict__.items()})
-
-
 def _reporter(progress: Progress | None, iteration: int, n_iterations: int, total: int, offset: int, half: int) -> Callable[[int], None]:
     """E-step progress of one half as progress over all particles."""
 
@@ -424,13 +391,7 @@ def _optimiser_values(
         "rlnNumberOfIterations": settings.max_iter,
         "rlnDoSplitRandomHalves": 1,
         "rlnJoinHalvesUntilThisResolution": -1.0,
-        "rlnAdaptiveOversampleOrder": settings.oversampling,
-        "rlnAdaptiveOversampleFraction": settings.adaptive_fraction,
-        "rlnRandomSeed": settings.random_seed,
-        "rlnParticleDiameter": settings.particle_diameter,
-        "rlnWidthMaskEdge": MASK_EDGE_PX,
-        "rlnDoZeroMask": int(settings.zero_mask),
-        "rlnDoSolventFlattening": 1,
+        **sampling_option_values(settings),
         "rlnDoSolventFscCorrection": int(settings.solvent_fsc),
         "rlnIncrementImageSize": settings.incr_size,
         "rlnDoMapEstimation": 1,
@@ -440,14 +401,8 @@ def _optimiser_values(
         "rlnDoSkipRotate": 0,
         "rlnOverallAccuracyRotations": acc_rot,
         "rlnOverallAccuracyTranslationsAngst": acc_trans * pixel,
-        "rlnChangesOptimalOrientations": changes[1],
-        "rlnChangesOptimalOffsets": changes[2] * pixel,
-        "rlnChangesOptimalClasses": changes[0],
-        "rlnDoCorrectNorm": int(settings.norm_correction),
-        "rlnDoCorrectScale": int(settings.scale_correction),
-        "rlnDoCorrectCtf": int(settings.ctf),
-        "rlnDoIgnoreCtfUntilFirstPeak": int(settings.ctf_intact_first_peak),
-        "rlnRefsAreCtfCorrected": 1,
+        **changes_values(*changes, pixel),
+        **correction_values(settings, settings.norm_correction, settings.scale_correction),
         "rlnMaxNumberOfPooledParticles": settings.batch_size or 0,
     }
 

@@ -88,20 +88,29 @@ class SufficientStatistics:
         shifts: torch.Tensor,
         phases: torch.Tensor,
         timer: GemmTimer,
+        columns: torch.Tensor | None = None,
     ) -> None:
         """Add a batch: ``weights`` (B, T, R) over ``shifts`` (T, 2) pixels (relative to the batch
         offsets, with ``phases`` (T, F)) and R references with ``projections`` (R, F) complex and
         ids (< n_references), classes and rotations ``references`` = ((R,), (R,), (R, D, D)).
-        Call :meth:`finish` after the last batch."""
-        b, t, r = weights.shape
-        flat = weights.reshape(b * t, r)
-        per_reference = weights.sum(dim=1)  # (B, R)
+        With ``columns`` (B, C) distinct per row, ``weights`` (B, T, C) are each particle's own
+        references ``columns`` (batched GEMMs over them only). Call :meth:`finish` after the last batch."""
+        b, t = weights.shape[:2]
+        r = len(projections)
         x = batch.data
-        y = ((x * batch.ctf_data * batch.inv_sigma2)[:, None, :] * phases[None]).reshape(b * t, -1)
-        data = _complex(timer.matmul(flat.T, stack_complex(y)))
-        weight = timer.matmul(per_reference.T, batch.ctf_weight * batch.inv_sigma2)
+        y = stack_complex((x * batch.ctf_data * batch.inv_sigma2)[:, None, :] * phases[None])  # (B, T, 2F)
         conj_projections = torch.cat([projections.real, -projections.imag], dim=-1)
-        summed = _complex(timer.matmul(flat, conj_projections)).reshape(b, t, -1)
+        if columns is None:
+            flat = weights.reshape(b * t, r)
+            per_reference = weights.sum(dim=1)  # (B, R)
+            data = _complex(timer.matmul(flat.T, y.reshape(b * t, -1)))
+            summed = _complex(timer.matmul(flat, conj_projections)).reshape(b, t, -1)
+        else:
+            per_reference = torch.zeros(b, r, device=weights.device).scatter_add_(1, columns, weights.sum(dim=1))
+            own = timer.bmm(weights.transpose(1, 2), y)  # (B, C, 2F)
+            data = _complex(torch.zeros(r, own.shape[-1], device=own.device).index_add_(0, columns.reshape(-1), own.reshape(-1, own.shape[-1])))
+            summed = _complex(timer.bmm(weights, conj_projections[columns]))  # (B, T, F)
+        weight = timer.matmul(per_reference.T, batch.ctf_weight * batch.inv_sigma2)
         q = (summed * phases[None]).sum(dim=1)
         ctf = batch.ctf_model
         cross = (x * ctf * q).real
