@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from vitreo.em.filters import lowpass
 from vitreo.em.fourier import fourier_resize, phase_shift
 from vitreo.em.geometry import euler_to_matrix
+from vitreo.em.image_ops import centred_coordinates, flip_x
 from vitreo.em.sampling import healpix_directions, psi_angles
 
 #: Rotations scored per chunk are bounded so that a chunk holds about this many voxels.
@@ -42,15 +43,8 @@ class MapAlignment(NamedTuple):
     shift: torch.Tensor
 
 
-def flip_hand(volume: torch.Tensor) -> torch.Tensor:
-    """Mirror x → −x about the centre N//2 (changes the handedness)."""
-    return torch.roll(torch.flip(volume, dims=(-1,)), 1, dims=-1)
-
-
-def _centred_coordinates(size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    axis = torch.arange(size, device=device, dtype=dtype) - size // 2
-    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-    return torch.stack([x, y, z], dim=-1)
+#: Mirror x → −x about the centre N//2 (changes the handedness), as `vitreo image handle --flip-x`.
+flip_hand = flip_x
 
 
 def rotate_map(volume: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
@@ -59,7 +53,7 @@ def rotate_map(volume: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
     size = volume.shape[-1]
     batch = rotations.shape[:-2]
     rotations = rotations.reshape(-1, 3, 3).to(volume)
-    r = _centred_coordinates(size, volume.device, volume.dtype)
+    r = centred_coordinates(size, volume.device, volume.dtype)
     scale = 2.0 / (size - 1)
     grid = (torch.einsum("zyxi,bij->bzyxj", r, rotations) + size // 2) * scale - 1.0
     source = volume[None, None].expand(len(rotations), 1, size, size, size)
