@@ -12,7 +12,7 @@ from vitreo.ml.batch import ExperimentalBatch
 from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.posterior import normalise, prune, significance_threshold
 from vitreo.ml.sampling import InPlaneSampling, TranslationSampling, in_plane_matrices
-from vitreo.ml.scoring import GemmTimer, dense_scores
+from vitreo.ml.scoring import GemmTimer, StackedProjections, dense_scores
 from vitreo.ml.statistics import SufficientStatistics
 
 BOX = 16
@@ -78,7 +78,7 @@ def test_dense_scores_equal_the_gaussian_log_likelihood() -> None:
     projections = torch.randn(4, len(pixels), dtype=torch.complex64, generator=generator)
     shifts = torch.randn(5, 2, dtype=torch.float64, generator=generator)
     phases = pixels.phases(shifts)
-    scores = dense_scores(batch, projections, phases, GemmTimer())
+    scores = dense_scores(batch, StackedProjections.from_complex(projections), phases, GemmTimer())
     x = batch.data[:, None, None, :] * phases[None, :, None, :]
     residual = (x - batch.ctf_model[:, None, None, :] * projections[None, None]).abs().square()
     direct = -0.5 * (residual * batch.lik_inv_sigma2[:, None, None, :]).sum(-1)
@@ -120,7 +120,7 @@ def test_statistics_equal_direct_weighted_sums() -> None:
     ids = torch.arange(n_ref)
     classes = torch.tensor([0, 0, 1, 1])
     rotations = in_plane_matrices(torch.rand(n_ref, dtype=torch.float64, generator=generator)).float()
-    stats.add(batch, weights, projections, (ids, classes, rotations), shifts, phases, GemmTimer())
+    stats.add(batch, weights, StackedProjections.from_complex(projections), (ids, classes, rotations), shifts, phases, GemmTimer())
     table_data, table_weight = stats.table[0], stats.table[1]
     x = batch.data[:, None, None, :] * phases[None, :, None, :]  # (B, T, 1, F)
     w = weights[..., None]
@@ -149,3 +149,28 @@ def test_direction_children_surround_their_parent() -> None:
     assert float(angle.max()) < grid.step_deg  # every child lies within one coarse step of its parent
     assert float(angle.min()) > 0.0
     assert len(DirectionSampling(order=2, symmetry="D2").directions.pixel) < 192 // 3
+
+
+def test_statistics_over_own_columns_equal_the_dense_sums() -> None:
+    """Weights on each particle's own references (columns) give the sums of the same weights
+    spread over all references: the fine pass's gathered path matches the dense one."""
+    generator = torch.Generator().manual_seed(5)
+    pixels = FourierPixels.for_size(BOX, 12)
+    batch = _batch(3, pixels, generator)
+    n_ref, n_shift = 6, 4
+    projections = StackedProjections.from_complex(torch.randn(n_ref, len(pixels), dtype=torch.complex64, generator=generator))
+    shifts = torch.randn(n_shift, 2, dtype=torch.float64, generator=generator)
+    phases = pixels.phases(shifts)
+    columns = torch.tensor([[0, 2, 5], [1, 2, 3], [4, 0, 1]])
+    own_weights = torch.rand(3, n_shift, 3, generator=generator)
+    own_weights /= own_weights.sum(dim=(1, 2), keepdim=True)
+    dense = torch.zeros(3, n_shift, n_ref).scatter_(2, columns[:, None, :].expand(-1, n_shift, -1), own_weights)
+    references = (torch.arange(n_ref), torch.tensor([0, 0, 0, 1, 1, 1]),
+                  in_plane_matrices(torch.rand(n_ref, dtype=torch.float64, generator=generator)).float())
+    sums = []
+    for weights, cols in ((dense, None), (own_weights, columns)):
+        stats = SufficientStatistics(2, 2, BOX, pixels, n_groups=2, n_particles=3, n_references=n_ref)
+        stats.add(batch, weights, projections, references, shifts, phases, GemmTimer(), columns=cols)
+        sums.append((stats.table[0], stats.table[1], stats.noise, stats.residual, stats.scale_xa, stats.class_weight))
+    for got, expected in zip(sums[1], sums[0]):
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-3)

@@ -39,7 +39,7 @@ from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.posterior import normalise, prune, significance_threshold
 from vitreo.ml.references import ReferenceProjector
 from vitreo.ml.sampling import OrientationSampling, TranslationSampling
-from vitreo.ml.scoring import GemmTimer, dense_scores, gathered_scores
+from vitreo.ml.scoring import GemmTimer, StackedProjections, dense_scores, gathered_scores
 from vitreo.ml.statistics import SufficientStatistics
 
 #: Bound on the elements of one (particles × shifts × references) score block (float32).
@@ -104,23 +104,29 @@ class Expectation:
         self.device = device
         coarse = orientations.coarse_matrices().to(torch.float32)
         self.coarse_rotations = coarse.to(device)
-        self.coarse_projections: torch.Tensor | None = None
+        self.coarse_projections: StackedProjections | None = None
         if not self.local:
             classes = torch.arange(k).repeat_interleave(self.n_coarse)
-            self.coarse_projections = self.references.project(
-                classes, coarse.repeat(k, 1, 1), self.pixels, self.coarse_count
+            self.coarse_projections = StackedProjections.from_complex(
+                self.references.project(classes, coarse.repeat(k, 1, 1), self.pixels, self.coarse_count)
             )
         self.coarse_shifts = grid.translations.coarse.to(device)
         self.fine_shifts = grid.translations.fine.to(device)
         self.coarse_phases = self.pixels.phases(self.coarse_shifts)[:, : self.coarse_count]
         self.fine_phases = self.pixels.phases(self.fine_shifts)
         self.n_references = k * self.n_coarse * self.n_children
-        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+        # fine projections kept for the iteration when they fit: all computed at once in 2D (every
+        # class × angle is cheap and most are visited), filled as needed in 3D
+        self._table: tuple[StackedProjections, torch.Tensor] | None = None
         if self.n_references * len(self.pixels) <= PROJECTION_TABLE_ELEMENTS:
-            self._table = (
-                torch.zeros(self.n_references, len(self.pixels), dtype=torch.complex64, device=device),
-                torch.zeros(self.n_references, dtype=torch.bool, device=device),
-            )
+            if orientations.ndim == 2:
+                all_refs = torch.arange(self.n_references, device=device)
+                self._table = (self._project_fine(all_refs), torch.ones(self.n_references, dtype=torch.bool, device=device))
+            else:
+                self._table = (
+                    StackedProjections.empty(self.n_references, len(self.pixels), device),
+                    torch.zeros(self.n_references, dtype=torch.bool, device=device),
+                )
         prior = model.class_distribution.to(device=device, dtype=torch.float32)
         self.log_class_prior = torch.log(prior.clamp_min(0.0))
 
@@ -202,20 +208,29 @@ class Expectation:
             stats.add(batch, weights, projections, (unique_ref, ref_class, rotation), zero, phases, self.timer)
         stats.finish()
 
-    def _fine_references(self, fine_refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Classes (R,), rotations (R, D, D) and projections (R, F) of fine reference ids (R,);
-        projections are computed once per iteration when they fit in the table."""
+    def _fine_geometry(self, fine_refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classes (R,) and rotations (R, D, D) of fine reference ids (R,)."""
         n_fine = self.n_coarse * self.n_children
-        ref_class, orientation = fine_refs // n_fine, fine_refs % n_fine
-        rotation = self.grid.orientations.fine_matrices(orientation.cpu()).to(device=fine_refs.device, dtype=torch.float32)
+        rotation = self.grid.orientations.fine_matrices((fine_refs % n_fine).cpu())
+        return fine_refs // n_fine, rotation.to(device=fine_refs.device, dtype=torch.float32)
+
+    def _project_fine(self, fine_refs: torch.Tensor) -> StackedProjections:
+        """Freshly computed projections of fine reference ids (R,)."""
+        return StackedProjections.from_complex(self.references.project(*self._fine_geometry(fine_refs), self.pixels))
+
+    def _fine_references(self, fine_refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, StackedProjections]:
+        """Classes (R,), rotations (R, D, D) and projections of fine reference ids (R,), through
+        the iteration's projection table when it fits in memory."""
+        ref_class, rotation = self._fine_geometry(fine_refs)
         if self._table is None:
-            return ref_class, rotation, self.references.project(ref_class, rotation, self.pixels)
+            return ref_class, rotation, StackedProjections.from_complex(self.references.project(ref_class, rotation, self.pixels))
         table, known = self._table
         missing = torch.nonzero(~known[fine_refs]).squeeze(-1)
         if len(missing):
-            table[fine_refs[missing]] = self.references.project(ref_class[missing], rotation[missing], self.pixels)
+            fresh = self.references.project(ref_class[missing], rotation[missing], self.pixels)
+            table.assign(fine_refs[missing], StackedProjections.from_complex(fresh))
             known[fine_refs[missing]] = True
-        return ref_class, rotation, table[fine_refs]
+        return ref_class, rotation, table.select(fine_refs)
 
     def align(
         self,
@@ -226,24 +241,31 @@ class Expectation:
     ) -> dict[str, torch.Tensor]:
         """E-step of one batch: add its statistics and return its best hypotheses (ParticleState fields).
 
-        The fine pass runs in chunks of particles sorted by their best coarse reference, sized so
-        that the gathered projections and scores of the widest particle stay within
-        BLOCK_ELEMENTS. ``prior``: local searches;
+        The fine pass runs in chunks of particles of similar width (significant coarse references,
+        within 2×), then sorted by their best coarse reference, each chunk sized so that the
+        gathered projections and scores of its widest particle stay within BLOCK_ELEMENTS: one
+        uncertain particle does not shrink every chunk. ``prior``: local searches;
         ``allowed`` (B,) the one class each particle may take.
         """
         significant, best, coarse_ids = self._coarse_pass(batch, prior, allowed)
         n_shifts = int(significant.any(dim=2).any(dim=0).sum()) * self.grid.translations.n_children
-        n_refs = int(significant.any(dim=1).sum(dim=1).max()) * self.n_children  # widest particle
-        per_row = n_shifts * 2 * len(self.pixels) + n_refs * (n_shifts + 3 * len(self.pixels))
-        rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
-        order = torch.argsort(best, stable=True)
-        parts = []
-        for start in range(0, len(batch), rows):
-            chosen = order[start : start + rows]
-            parts.append(self._fine_pass(
-                batch.select(chosen), significant[chosen], coarse_ids, stats,
-                None if prior is None else prior.select(chosen), None if allowed is None else allowed[chosen],
-            ))
+        width = significant.any(dim=1).sum(dim=1)
+        width_class = torch.ceil(torch.log2(width.clamp_min(1).double())).long()
+        order = torch.from_numpy(np.lexsort((best.cpu().numpy(), width_class.cpu().numpy()))).to(best.device)
+        counts = torch.unique_consecutive(width_class[order], return_counts=True)[1].tolist()
+        parts, first = [], 0
+        for count in counts:
+            members = order[first : first + count]
+            first += count
+            n_refs = int(width[members].max()) * self.n_children
+            per_row = n_shifts * 2 * len(self.pixels) + n_refs * (n_shifts + 3 * len(self.pixels))
+            rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
+            for start in range(0, count, rows):
+                chosen = members[start : start + rows]
+                parts.append(self._fine_pass(
+                    batch.select(chosen), significant[chosen], coarse_ids, stats,
+                    None if prior is None else prior.select(chosen), None if allowed is None else allowed[chosen],
+                ))
         result = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
         back = torch.argsort(order)
         result = {name: value[back] for name, value in result.items()}
@@ -295,8 +317,10 @@ class Expectation:
         own = (columns[:, None, :] + offsets).reshape(n, k * width)  # (B, K·W) into the K·U union
         coarse_ids = (torch.arange(k, device=device)[:, None] * self.n_coarse + orientation.to(device)[None]).reshape(-1)
         classes = torch.arange(k).repeat_interleave(u)
-        projections = self.references.project(classes, rotations.repeat(k, 1, 1), self.pixels, self.coarse_count)
-        scores = gathered_scores(batch, projections, own, self.coarse_phases, self.timer)  # (B, T, K·W)
+        projections = StackedProjections.from_complex(
+            self.references.project(classes, rotations.repeat(k, 1, 1), self.pixels, self.coarse_count)
+        )
+        scores = gathered_scores(batch, projections, own, self.coarse_phases, self.timer)[0]  # (B, T, K·W)
         own_class = own // u
         extra = self.log_class_prior[own_class] + log_prior.gather(1, columns).masked_fill(~valid, float("-inf")).repeat(1, k)
         if allowed is not None:
@@ -344,7 +368,7 @@ class Expectation:
         ref_class, rotation, projections = self._fine_references(fine_refs)
         own_class = ref_class[own]
         shifts, phases = self.fine_shifts[shift_ids], self.fine_phases[shift_ids]
-        fine = gathered_scores(batch, projections, own, phases, self.timer)  # (B, T, C)
+        fine, own_projections = gathered_scores(batch, projections, own, phases, self.timer)  # (B, T, C)
         fine += (self.log_class_prior[own_class] - math.log(n_fine))[:, None, :]
         fine += self._offset_log_prior(batch, shifts, self.grid.translations.fine_step_px)[:, :, None]
         if prior is not None:
@@ -364,7 +388,10 @@ class Expectation:
         shift_spread = _shift_spread(weights.sum(dim=2), shifts, shifts[best_shift])
         pruned = prune(posterior.weights, self.options.fraction).reshape(weights.shape)
         del weights
-        stats.add(batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer, columns=own)
+        stats.add(
+            batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer,
+            columns=own, own=own_projections,
+        )
         return {
             "class_index": ref_class[best_ref],
             "angles": self.grid.orientations.fine_angles((fine_refs[best_ref] % n_fine).cpu()).to(device),

@@ -19,7 +19,7 @@ from vitreo.em.backprojector import BackProjector
 from vitreo.em.symmetry import proper_operators
 from vitreo.ml.batch import ExperimentalBatch
 from vitreo.ml.pixels import FourierPixels
-from vitreo.ml.scoring import GemmTimer, stack_complex
+from vitreo.ml.scoring import GemmTimer, StackedProjections, shifted_stack
 
 _F64 = torch.float64
 
@@ -83,38 +83,43 @@ class SufficientStatistics:
         self,
         batch: ExperimentalBatch,
         weights: torch.Tensor,
-        projections: torch.Tensor,
+        projections: StackedProjections,
         references: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
         shifts: torch.Tensor,
         phases: torch.Tensor,
         timer: GemmTimer,
         columns: torch.Tensor | None = None,
+        own: torch.Tensor | None = None,
     ) -> None:
         """Add a batch: ``weights`` (B, T, R) over ``shifts`` (T, 2) pixels (relative to the batch
-        offsets, with ``phases`` (T, F)) and R references with ``projections`` (R, F) complex and
-        ids (< n_references), classes and rotations ``references`` = ((R,), (R,), (R, D, D)).
+        offsets, with ``phases`` (T, F)) and R ``projections`` with ids (< n_references), classes
+        and rotations ``references`` = ((R,), (R,), (R, D, D)).
         With ``columns`` (B, C) distinct per row, ``weights`` (B, T, C) are each particle's own
-        references ``columns`` (batched GEMMs over them only). Call :meth:`finish` after the last batch."""
+        references ``columns`` (batched GEMMs over them only), whose [Re, Im] projections (B, C, 2F)
+        ``own`` may be passed when already gathered. Call :meth:`finish` after the last batch."""
         b, t = weights.shape[:2]
         r = len(projections)
         x = batch.data
-        y = stack_complex((x * batch.ctf_data * batch.inv_sigma2)[:, None, :] * phases[None])  # (B, T, 2F)
-        conj_projections = torch.cat([projections.real, -projections.imag], dim=-1)
+        y = shifted_stack(x * batch.ctf_data * batch.inv_sigma2, phases)  # (B, T, 2F)
         if columns is None:
             flat = weights.reshape(b * t, r)
             per_reference = weights.sum(dim=1)  # (B, R)
             data = _complex(timer.matmul(flat.T, y.reshape(b * t, -1)))
-            summed = _complex(timer.matmul(flat, conj_projections)).reshape(b, t, -1)
+            summed = timer.matmul(flat, projections.stacked).reshape(b, t, -1)
         else:
+            own = projections.stacked[columns] if own is None else own
             per_reference = torch.zeros(b, r, device=weights.device).scatter_add_(1, columns, weights.sum(dim=1))
-            own = timer.bmm(weights.transpose(1, 2), y)  # (B, C, 2F)
-            data = _complex(torch.zeros(r, own.shape[-1], device=own.device).index_add_(0, columns.reshape(-1), own.reshape(-1, own.shape[-1])))
-            summed = _complex(timer.bmm(weights, conj_projections[columns]))  # (B, T, F)
+            own_data = timer.bmm(weights.transpose(1, 2), y)  # (B, C, 2F)
+            flat_data = own_data.reshape(-1, own_data.shape[-1])
+            data = _complex(torch.zeros(r, flat_data.shape[-1], device=y.device).index_add_(0, columns.reshape(-1), flat_data))
+            summed = timer.bmm(weights, own)  # (B, T, 2F): Σ_r W P_r
+        f = summed.shape[-1] // 2
+        summed = torch.complex(summed[..., :f], -summed[..., f:])  # Σ_r W conj(P_r)
         weight = timer.matmul(per_reference.T, batch.ctf_weight * batch.inv_sigma2)
         q = (summed * phases[None]).sum(dim=1)
         ctf = batch.ctf_model
         cross = (x * ctf * q).real
-        model_power = timer.matmul(per_reference, projections.real.square() + projections.imag.square()) * ctf * ctf
+        model_power = timer.matmul(per_reference, projections.power) * ctf * ctf
         total = per_reference.sum(dim=1, keepdim=True)
         residual = total * (x.real.square() + x.imag.square()) - 2.0 * cross + model_power
         self.noise.index_add_(0, batch.group, residual.double())
