@@ -137,7 +137,7 @@ def test_statistics_equal_direct_weighted_sums() -> None:
 
 
 def test_direction_children_surround_their_parent() -> None:
-    from vitreo.ml.expectation import rotation_angle
+    from vitreo.em.geometry import rotation_angle
     from vitreo.ml.sampling import DirectionSampling
 
     grid = DirectionSampling(order=1, oversampling=1, symmetry="C1")

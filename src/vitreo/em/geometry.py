@@ -158,3 +158,11 @@ def random_rotations(
     draw_device = generator.device if generator is not None else device
     q = torch.randn(n, 4, generator=generator, dtype=dtype, device=draw_device)
     return quaternion_to_matrix(q).to(device=device if device is not None else q.device)
+
+
+def rotation_angle(matrices: torch.Tensor) -> torch.Tensor:
+    """Rotation angle (radians, [0, π]) of 2×2 or 3×3 rotation matrices (..., D, D)."""
+    if matrices.shape[-1] == 2:
+        return torch.atan2(matrices[..., 1, 0] - matrices[..., 0, 1], matrices[..., 0, 0] + matrices[..., 1, 1]).abs()
+    trace = matrices.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return torch.acos(((trace - 1.0) / 2.0).clamp(-1.0, 1.0))

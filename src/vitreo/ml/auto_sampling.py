@@ -11,7 +11,12 @@ After each iteration of a gold-standard refinement:
   for the coarse grid) and the range 5× the last change of offsets (bounded as RELION does), and
   from ``local_order`` on the searches are local with σ = 2 × the (oversampled) angular step;
 - convergence: fine-enough sampling with stalled resolution and hidden variables; the last
-  iteration then joins the halves at full resolution.
+  iteration then joins the halves at full resolution;
+- image size (MlOptimiser::updateImageSizeAndResolutionPointers): the next E-step uses the shells
+  up to the resolution (SSNR ≥ 1, i.e. half-map FSC ≥ 0.5) plus ``incr_size`` shells, where
+  incr_size never falls below the distance from FSC 0.5 to FSC 0.143 plus 5 shells; while the
+  FSC at the edge of the current size is still above 0.2 (and ⟨Pmax⟩ > 0.1) the step is a
+  quarter of the box instead, so that the refinement is not held back by its own size limit.
 
 Every decision is logged with RELION's own " Auto-refine: ..." wording (``grep Auto run.out``).
 """
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import torch
 
 from vitreo.em.sampling import angular_step_deg
 
@@ -48,6 +55,7 @@ class AutoSampling:
     smallest_changes_classes: float = 9999999.0
     fine_enough: bool = False
     converged: bool = False
+    incr_size: int = 10  # shells beyond the resolution that the next E-step uses
 
     @property
     def angular_step(self) -> float:
@@ -57,6 +65,18 @@ class AutoSampling:
     @property
     def fine_offset_step(self) -> float:
         return self.offset_step / (1 << self.oversampling)
+
+    def image_size_step(self, fsc: torch.Tensor, used_size: int, avg_pmax: float, box: int) -> tuple[AutoSampling, int]:
+        """The state with RELION's incr_size updated from this iteration's half-map ``fsc``
+        (N//2+1,), and the number of shells the next image size adds to the resolution shell,
+        given the image size ``used_size`` of this iteration's E-step."""
+        below_half = _first_below(fsc, 0.5)
+        below_gold = _first_below(fsc, 0.143)
+        incr = max(self.incr_size, below_gold - below_half + 5)
+        edge = min(max(used_size // 2 - 1, 0), fsc.shape[0] - 1)
+        high_at_limit = float(fsc[edge]) > 0.2
+        step = round(0.25 * box / 2) if (avg_pmax > 0.1 and high_at_limit) else incr
+        return replace(self, incr_size=incr), step
 
     def after_iteration(
         self,
@@ -145,6 +165,7 @@ class AutoSampling:
     def optimiser_values(self) -> dict[str, object]:
         """The counters as RELION's optimiser_general labels (resolution in 1/Å, offsets in pixels)."""
         return {
+            "rlnIncrementImageSize": self.incr_size,
             "rlnAutoLocalSearchesHealpixOrder": self.local_order,
             "rlnNumberOfIterWithoutResolutionGain": self.iter_without_resolution_gain,
             "rlnBestResolutionThusFar": self.best_resolution,
@@ -176,4 +197,11 @@ class AutoSampling:
             smallest_changes_classes=float(values.get("rlnSmallestChangesClasses", 9999999.0)),
             fine_enough=bool(int(values.get("rlnVitreoFineEnoughSampling", 0))),
             converged=bool(int(values.get("rlnHasConverged", 0))),
+            incr_size=int(values.get("rlnIncrementImageSize", 10)),
         )
+
+
+def _first_below(curve: torch.Tensor, threshold: float) -> int:
+    """The first shell ≥ 1 where ``curve`` falls below ``threshold`` (its length if never)."""
+    below = torch.nonzero(curve[1:] < threshold).squeeze(-1)
+    return int(below[0]) + 1 if len(below) else int(curve.shape[0])

@@ -22,7 +22,7 @@ from vitreo.em.masks import soft_spherical_mask
 from vitreo.em.projector import Projector
 from vitreo.em.sampling import asymmetric_unit_directions, psi_angles, translations
 from vitreo.em.symmetry import proper_operators
-from vitreo.ml.expectation import rotation_angle
+from vitreo.em.geometry import rotation_angle
 from vitreo.ml.pixels import FourierPixels, resolution_shell
 from vitreo.ml.scoring import stack_complex
 

@@ -383,9 +383,6 @@ class Expectation:
         width = own.shape[1]
         best_shift, best_ref = best // width, own.gather(1, (best % width)[:, None])[:, 0]
         weights = posterior.weights.reshape(n, len(shifts), width)
-        per_ref = torch.zeros(n, len(fine_refs), device=device).scatter_add_(1, own, weights.sum(dim=1))
-        rot_spread = _rotation_spread(per_ref, rotation, rotation[best_ref])
-        shift_spread = _shift_spread(weights.sum(dim=2), shifts, shifts[best_shift])
         pruned = prune(posterior.weights, self.options.fraction).reshape(weights.shape)
         del weights
         stats.add(
@@ -398,8 +395,6 @@ class Expectation:
             "offsets": batch.offsets + shifts[best_shift].to(batch.offsets),
             "pmax": pmax,
             "log_likelihood": posterior.log_evidence - batch.data_term + batch.log_norm,
-            "rotation_spread": rot_spread,
-            "shift_spread": shift_spread,
         }
 
 
@@ -409,25 +404,3 @@ def _own_columns(chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(1, int(chosen.sum(dim=1).max()))
     columns = torch.argsort(chosen.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
     return columns, chosen.gather(1, columns)
-
-
-def _rotation_spread(per_ref: torch.Tensor, rotations: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
-    """Posterior RMS angle (degrees, (B,)) between the references' orientations (R, D, D) and
-    each particle's best (B, D, D), from the weights per reference (B, R)."""
-    angle = torch.rad2deg(rotation_angle(rotations.transpose(-1, -2)[None] @ best[:, None]))
-    return torch.sqrt((per_ref.double() * angle.double() ** 2).sum(dim=1))
-
-
-def _shift_spread(per_shift: torch.Tensor, shifts: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
-    """Posterior RMS distance (pixels, (B,)) between the shifts (T, 2) and each particle's best (B, 2),
-    from the weights per shift (B, T)."""
-    distance2 = (shifts[None, :, :] - best[:, None, :]).square().sum(-1)
-    return torch.sqrt((per_shift.double() * distance2.double()).sum(dim=1))
-
-
-def rotation_angle(matrices: torch.Tensor) -> torch.Tensor:
-    """Rotation angle (radians, [0, π]) of 2×2 or 3×3 rotation matrices (..., D, D)."""
-    if matrices.shape[-1] == 2:
-        return torch.atan2(matrices[..., 1, 0] - matrices[..., 0, 1], matrices[..., 0, 0] + matrices[..., 1, 1]).abs()
-    trace = matrices.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return torch.acos(((trace - 1.0) / 2.0).clamp(-1.0, 1.0))

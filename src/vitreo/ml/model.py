@@ -76,8 +76,7 @@ class ParticleState:
     (n, 2) pixels: the particle centre lies at (N//2 − offset); ``norm`` (n,) RELION's
     rlnNormCorrection (the image is scaled by avg_norm/norm before comparison); ``pmax`` the
     largest posterior probability; ``n_significant`` the number of coarse hypotheses holding the
-    adaptive fraction of the posterior; ``log_likelihood`` log p(X_i | model); ``rotation_spread``
-    (degrees) and ``shift_spread`` (pixels) the posterior RMS distance from the best hypothesis.
+    adaptive fraction of the posterior; ``log_likelihood`` log p(X_i | model).
     """
 
     class_index: torch.Tensor
@@ -87,8 +86,6 @@ class ParticleState:
     pmax: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     n_significant: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     log_likelihood: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
-    rotation_spread: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
-    shift_spread: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
 
     @classmethod
     def initial(cls, offsets: torch.Tensor, norm: torch.Tensor | None = None) -> ParticleState:
@@ -102,8 +99,6 @@ class ParticleState:
             pmax=torch.zeros(n, dtype=torch.float64),
             n_significant=torch.zeros(n, dtype=torch.long),
             log_likelihood=torch.zeros(n, dtype=torch.float64),
-            rotation_spread=torch.zeros(n, dtype=torch.float64),
-            shift_spread=torch.zeros(n, dtype=torch.float64),
         )
 
     def __len__(self) -> int:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from vitreo.em.geometry import euler_to_matrix
+from vitreo.em.geometry import euler_to_matrix, rotation_angle
+from vitreo.ml.accuracy import expected_accuracies
 from vitreo.ml.batch import ImageOptions
-from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid, rotation_angle
+from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid
 from vitreo.ml.maximisation import MStepOptions, PostProcess, maximise
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.particles import ParticleSet
@@ -118,6 +119,11 @@ def run_iteration(
     estep_seconds = time.perf_counter() - start
     new_model = maximise(model, stats, new_state, mstep, setup.post_process)
     summarise_model(new_model, new_state, seeds is None)
+    if seeds is None:
+        new_model.accuracy_rotations, new_model.accuracy_translations = expected_accuracies(
+            new_model, particles, torch.arange(len(particles)), new_state, setup.image_options,
+            generator or torch.Generator().manual_seed(iteration), setup.device,
+        )
     if progress is not None:
         progress(ProgressEvent(iteration, n_iterations, "maximisation", len(particles), len(particles)))
     changes = convergence(state, new_state) if seeds is None else (1.0, 0.0, 0.0)
@@ -139,22 +145,14 @@ def run_iteration(
 
 
 def summarise_model(model: MlModel, state: ParticleState, aligned: bool = True) -> None:
-    """Model-level figures from the particles: log-likelihood, ⟨pmax⟩, per-class accuracies."""
+    """Model-level figures from the particles: log-likelihood and ⟨pmax⟩ (accuracies unknown, 999,
+    until :func:`vitreo.ml.accuracy.expected_accuracies` sets them)."""
     k = model.n_classes
-    counts = torch.bincount(state.class_index, minlength=k).double()
-    if not aligned:
-        model.accuracy_rotations = torch.full((k,), 999.0)
-        model.accuracy_translations = torch.full((k,), 999.0)
-        return
-    model.log_likelihood = float(state.log_likelihood.sum())
-    model.avg_pmax = float(state.pmax.mean())
-
-    def class_mean(values: torch.Tensor) -> torch.Tensor:
-        sums = torch.zeros(k, dtype=torch.float64).index_add_(0, state.class_index, values.double())
-        return torch.where(counts > 0, sums / counts.clamp_min(1.0), 999.0)
-
-    model.accuracy_rotations = class_mean(state.rotation_spread)
-    model.accuracy_translations = class_mean(state.shift_spread)
+    model.accuracy_rotations = torch.full((k,), 999.0, dtype=torch.float64)
+    model.accuracy_translations = torch.full((k,), 999.0, dtype=torch.float64)
+    if aligned:
+        model.log_likelihood = float(state.log_likelihood.sum())
+        model.avg_pmax = float(state.pmax.mean())
 
 
 def convergence(old: ParticleState, new: ParticleState) -> tuple[float, float, float]:

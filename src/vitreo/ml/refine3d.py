@@ -35,6 +35,7 @@ from vitreo.em.symmetry import symmetry_aware_angular_distance
 from vitreo.io.errors import InputError
 from vitreo.io.mrc import write_mrc
 from vitreo.io.star import write_star
+from vitreo.ml.accuracy import expected_accuracies
 from vitreo.ml.auto_sampling import AutoSampling
 from vitreo.ml.batch import ImageOptions
 from vitreo.ml.driver import (
@@ -191,7 +192,7 @@ def run_refine3d(
         state, first = ParticleState.initial(particles.offsets, None), 1
         subsets = random_subsets(particles, generator)
         auto = AutoSampling(settings.healpix_order, settings.offset_range, settings.offset_step,
-                            settings.oversampling, settings.local_healpix_order)
+                            settings.oversampling, settings.local_healpix_order, incr_size=settings.incr_size)
     halves = [torch.nonzero(subsets == h).squeeze(-1) for h in (1, 2)]
     if min(len(h) for h in halves) == 0:
         raise InputError(particles.table.path, "both half-sets need particles (rlnRandomSubset 1 and 2)")
@@ -230,11 +231,16 @@ def run_refine3d(
             return _finish(
                 out_prefix, steps, curve, models, new_state, subsets, particles, settings, auto, perturbation, original, figures, say,
             )
+        auto, incr = auto.image_size_step(curve, models[0].current_size, float(new_state.pmax[torch.cat(halves)].mean()), box)
         mstep = MStepOptions(
-            incr_size=settings.incr_size, solvent_mask=solvent, image_mask=particle_mask(radius, box, 3) if settings.zero_mask else None,
+            incr_size=incr, solvent_mask=solvent, image_mask=particle_mask(radius, box, 3) if settings.zero_mask else None,
             update_scale=settings.scale_correction, update_norm=settings.norm_correction,
         )
         new_models = _maximise_halves(models, steps, curve, new_state, halves, mstep, post_process)
+        for model, ids in zip(new_models, halves):
+            model.accuracy_rotations, model.accuracy_translations = expected_accuracies(
+                model, particles, ids, state_rows(new_state, ids), image_options, generator, device
+            )
         size = max(m.current_size for m in new_models)
         resolution = min(m.current_resolution for m in new_models)
         models = [replace(m, current_size=size) for m in new_models]
@@ -393,7 +399,6 @@ def _optimiser_values(
         "rlnJoinHalvesUntilThisResolution": -1.0,
         **sampling_option_values(settings),
         "rlnDoSolventFscCorrection": int(settings.solvent_fsc),
-        "rlnIncrementImageSize": settings.incr_size,
         "rlnDoMapEstimation": 1,
         "rlnDoAutoRefine": 1,
         **auto.optimiser_values(),
