@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--offset-step", type=float, default=2.0, help="pixels, coarse (fine: half)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--halflife", type=float, default=-1.0, help="sgd_sigma2fudge_halflife, particles (<= 0: off)")
     parser.add_argument("--write", action="store_true", help="write benchmarks/results/initial_model.{json,md}")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -71,7 +72,7 @@ def main() -> None:
         schedule = SgdSchedule(args.ini, args.between, args.fin, 35.0, args.fin_resol, args.ini_subset, args.fin_subset)
         settings = InitialModelSettings(schedule=schedule, write_iter=10, particle_diameter=220.0,
                                         offset_range=args.offset_range, offset_step=args.offset_step,
-                                        random_seed=args.seed)
+                                        random_seed=args.seed, sigma2fudge_halflife=args.halflife)
         wall, cpu = time.perf_counter(), time.process_time()
         result = run_initial_model(particles, work / "run", settings, log=lambda line: print(line, file=sys.stderr))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -9,6 +9,7 @@ lowPassFilterMap/highPassFilterMap, so the response is 0.5 at the cutoff itself.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from vitreo.em.fourier import rfft_radius, shell_index
@@ -101,3 +102,18 @@ def whiten(x: torch.Tensor, radial_power: torch.Tensor, ndim: int | None = None,
     shells = shell_index(spatial_shape(x, ndim), x.device).clamp_max(radial_power.shape[-1] - 1)
     amplitude = radial_power.clamp_min(eps).sqrt().to(x.device, x.dtype)[..., shells]
     return apply_fourier_filter(x, 1.0 / amplitude, ndim)
+
+
+def mtf_response(
+    curve: tuple[np.ndarray, np.ndarray], shape: tuple[int, ...], pixel_size: float, detector_pixel_size: float,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A detector MTF (float32) on the rfft grid of ``shape`` (an image or map of ``pixel_size`` Å).
+
+    ``curve``: (cycles per detector pixel, MTF) as :func:`vitreo.io.mtf.read_mtf` gives; a
+    frequency of k cycles per pixel is k·detector_pixel_size/pixel_size cycles per detector
+    pixel, interpolated linearly and held at the curve's ends.
+    """
+    radius = rfft_radius(shape, device, torch.float64) * (detector_pixel_size / pixel_size)
+    values = np.interp(radius.cpu().numpy(), curve[0], curve[1])
+    return torch.from_numpy(values).to(device=radius.device, dtype=torch.float32)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vitreo.em import filters
 from vitreo.em.fourier import rfft_radius, shell_index
 from vitreo.em.fsc import shell_sums
 
@@ -59,16 +60,11 @@ def mtf_response(
     curve: tuple[np.ndarray, np.ndarray], shape: tuple[int, ...], pixel_size: float, mtf_pixel_size: float,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """The detector MTF on the rfft grid of ``shape``, 1 beyond Nyquist (where RELION does not divide).
-
-    ``curve``: (cycles per detector pixel, MTF) as :func:`vitreo.io.mtf.read_mtf` gives; a map
-    frequency of k cycles per map pixel is k·mtf_pixel_size/pixel_size cycles per detector
-    pixel, interpolated linearly and held at the curve's ends.
-    """
-    radius = rfft_radius(shape, device, torch.float64)
-    values = np.interp(radius.cpu().numpy() * (mtf_pixel_size / pixel_size), curve[0], curve[1])
-    response = torch.from_numpy(values).to(radius.device)
-    return torch.where(radius < 0.5, response, torch.ones_like(response)).float()
+    """The detector MTF on the rfft grid of ``shape`` (:func:`vitreo.em.filters.mtf_response`), 1
+    beyond Nyquist (where RELION does not divide)."""
+    response = filters.mtf_response(curve, shape, pixel_size, mtf_pixel_size, device)
+    radius = rfft_radius(shape, response.device, torch.float64)
+    return torch.where(radius < 0.5, response, torch.ones_like(response))
 
 
 def guinier_curve(transform: torch.Tensor, shape: tuple[int, ...], pixel_size: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vitreo.em.fourier import rfft_radius
+from vitreo.em import filters
 from vitreo.simulate.config import SimulationConfig
 
 #: Hot pixels read this many times the mean counts per pixel.
@@ -28,14 +28,9 @@ def mtf_response(
     curve: tuple[np.ndarray, np.ndarray], size: int, pixel_size: float, detector_pixel_size: float,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """The MTF on the rfft grid of a size × size image of ``pixel_size`` Å, (size, size//2+1).
-
-    Frequency k (cycles per image pixel) is k · detector_pixel_size / pixel_size cycles per
-    detector pixel; beyond the curve's last point its last value holds.
-    """
-    frequencies = rfft_radius((size, size), device, torch.float64) * (detector_pixel_size / pixel_size)
-    values = np.interp(frequencies.cpu().numpy(), curve[0], curve[1])
-    return torch.from_numpy(values).to(device=device, dtype=torch.float32)
+    """The MTF on the rfft grid of a size × size image of ``pixel_size`` Å, (size, size//2+1);
+    beyond the curve's last point its last value holds."""
+    return filters.mtf_response(curve, (size, size), pixel_size, detector_pixel_size, device)
 
 
 @dataclass(frozen=True)
