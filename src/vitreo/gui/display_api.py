@@ -94,17 +94,18 @@ def stack_info(path: str, sort: str | None = None, reverse: bool = False, state:
     numeric = [label for label in stack.table.labels if stack.table[label].dtype != object]
     return {"path": path, "kind": stack.kind, "count": len(stack.table), "labels": stack.table.labels,
             "numeric_labels": numeric, "sort": sort, "reverse": reverse, "order": order.tolist(),
-            "values": values}
+            "values": values, "volumes": stack.volumes, "maps": stack.names.tolist() if stack.volumes else None}
 
 
 @router.get("/display/montage.png")
 def montage_png(path: str, sort: str | None = None, reverse: bool = False, offset: int = 0,
                 limit: int = Query(100, ge=1, le=MAX_PAGE), columns: int = Query(10, ge=1, le=100),
-                scale: float = 1.0, state: GuiState = State) -> Response:
-    """Page ``offset``..``offset+limit`` of the sorted stack as one PNG, ``columns`` images per row."""
+                scale: float = 1.0, view: str = "projection", state: GuiState = State) -> Response:
+    """Page ``offset``..``offset+limit`` of the sorted stack as one PNG, ``columns`` images per row
+    (3D classes: each a tile of its ``view``s along z, y and x: projection or slice)."""
     stack = open_stack_source(state.root, path)
     rows = sort_order(stack.table, sort, reverse)[max(offset, 0):max(offset, 0) + limit]
-    tiles = images.rescaled(montage_page(state.root, stack, rows, columns), scale)
+    tiles = images.rescaled(montage_page(state.root, stack, rows, columns, view), scale)
     return Response(images.to_png(tiles, 0.0, 1.0), media_type=PNG)
 
 
