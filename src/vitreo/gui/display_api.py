@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from vitreo.gui import images
+from vitreo.gui.ctf_fit import ctf_fit_files, fit_json, half_and_half, has_ctf_fit
 from vitreo.gui.paths import project_file, relative_name
 from vitreo.gui.selection import save_selection
 from vitreo.gui.stacks import MAX_PAGE, montage_page, open_stack_source, sort_order
@@ -41,7 +42,7 @@ class Selection(BaseModel):
 
 @router.get("/display/kind")
 def display_kind(path: str, state: GuiState = State) -> dict[str, Any]:
-    """Which view shows a file: micrograph, stack, map, particles, classes, star or file."""
+    """Which view shows a file: micrograph, stack, map, particles, classes, ctf, star or file."""
     return {"path": path, "kind": file_kind(state.root, path)}
 
 
@@ -55,6 +56,8 @@ def file_kind(root: Path, name: str) -> str:
             return open_stack_source(root, name).kind
         except InputError:
             return "star"
+    if path.suffix == ".ctf" and has_ctf_fit(root, name):
+        return "ctf"
     if path.suffix in (".mrc", ".mrcs", ".map", ".st", ".ctf"):
         info = read_header_info(path)
         return "stack" if info.is_stack and info.nz > 1 else "map" if info.is_volume else "micrograph"
@@ -75,6 +78,19 @@ def micrograph_png(path: str, index: int = 0, scale: float = 1.0, sigma: float =
         pixel = stack.info.pixel_size
     png = images.render(image, pixel, scale, sigma, black, white, lowpass, highpass)
     return Response(png, media_type=PNG)
+
+
+@router.get("/display/ctf")
+def ctf_fit(path: str, state: GuiState = State) -> dict[str, Any]:
+    """The CTF fit whose diagnostic image is ``path`` (R.ctf): parameters and 1D profiles."""
+    return fit_json(ctf_fit_files(state.root, path))
+
+
+@router.get("/display/ctf/fit.png")
+def ctf_fit_png(path: str, scale: float = 1.0, state: GuiState = State) -> Response:
+    """The spectrum (left half) beside the CTF² of the fitted parameters (right half)."""
+    image = images.rescaled(half_and_half(ctf_fit_files(state.root, path)), scale)
+    return Response(images.to_png(image, 0.0, 1.0), media_type=PNG)
 
 
 @router.get("/display/image_info")
