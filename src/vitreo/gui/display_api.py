@@ -25,6 +25,7 @@ from vitreo.gui.state import GuiState, gui_state
 from vitreo.io.errors import InputError
 from vitreo.io.mrc import open_stack, read_header_info
 from vitreo.io.star import Table, read_star
+from vitreo.plots.angular_distribution import direction_histogram
 
 router = APIRouter(prefix="/api")
 State = Depends(gui_state)
@@ -91,6 +92,30 @@ def ctf_fit_png(path: str, scale: float = 1.0, state: GuiState = State) -> Respo
     """The spectrum (left half) beside the CTF² of the fitted parameters (right half)."""
     image = images.rescaled(half_and_half(ctf_fit_files(state.root, path)), scale)
     return Response(images.to_png(image, 0.0, 1.0), media_type=PNG)
+
+
+@router.get("/display/angdist")
+def angular_distribution(path: str, bins: int = Query(18, ge=2, le=90), state: GuiState = State) -> dict[str, Any]:
+    """Particles per viewing direction (rlnAngleRot, rlnAngleTilt) in equal-area cells: counts
+    (2·bins longitudes × bins latitudes), their edges in degrees and the density per steradian."""
+    table = _angles_table(state.root, path)
+    histogram = direction_histogram(np.deg2rad(np.asarray(table["rlnAngleRot"], np.float64)),
+                                    np.deg2rad(np.asarray(table["rlnAngleTilt"], np.float64)), bins)
+    return {"path": path, "count": len(table), "bins": bins,
+            "longitude_edges": np.rad2deg(histogram.longitude_edges).tolist(),
+            "latitude_edges": np.rad2deg(histogram.latitude_edges).tolist(),
+            "counts": histogram.counts.astype(int).tolist(), "density": histogram.density.tolist(),
+            "cell_solid_angle": histogram.cell_solid_angle}
+
+
+def _angles_table(root: Path, name: str) -> Table:
+    """The table of a STAR file holding rlnAngleRot and rlnAngleTilt (data_particles first)."""
+    blocks = read_star(project_file(root, name))
+    tables = [blocks.get("particles"), *blocks.values()]
+    table = next((t for t in tables if isinstance(t, Table) and {"rlnAngleRot", "rlnAngleTilt"} <= set(t.labels)), None)
+    if table is None:
+        raise InputError(name, "no table with rlnAngleRot and rlnAngleTilt (refined particles)")
+    return table
 
 
 @router.get("/display/image_info")
