@@ -25,7 +25,9 @@ from vitreo.gui.state import GuiState, gui_state
 from vitreo.io.errors import InputError
 from vitreo.io.mrc import open_stack, read_header_info
 from vitreo.io.star import Table, read_star
+from vitreo.jobs.motioncorr_outputs import movie_trace
 from vitreo.plots.angular_distribution import direction_histogram
+from vitreo.preprocess.motion_files import read_motion_star
 
 router = APIRouter(prefix="/api")
 State = Depends(gui_state)
@@ -118,6 +120,21 @@ def _angles_table(root: Path, name: str) -> Table:
     return table
 
 
+@router.get("/display/motion")
+def motion_tracks(path: str, state: GuiState = State) -> dict[str, Any]:
+    """A movie's motion file as tracks (pixels of the movie, frames in order): the global shifts,
+    and at each patch centre the observed local shifts and those of the fitted local model."""
+    record = read_motion_star(project_file(state.root, path))
+    trace = movie_trace(path, record)
+    patches = []
+    if trace.patch_centres is not None:
+        patches = [{"centre": centre.tolist(), "observed": observed.tolist(), "fitted": fitted.tolist()}
+                   for centre, observed, fitted in zip(trace.patch_centres, trace.observed, trace.fitted)]
+    return {"path": path, "size": list(trace.size), "frames": np.asarray(record.frames).tolist(),
+            "shifts": np.asarray(trace.shifts).tolist(), "patches": patches,
+            "fitted_model": record.local_coefficients is not None}
+
+
 @router.get("/display/image_info")
 def image_info(path: str, state: GuiState = State) -> dict[str, Any]:
     """Size (x, y, z or n) and pixel size of an MRC file."""
@@ -128,12 +145,13 @@ def image_info(path: str, state: GuiState = State) -> dict[str, Any]:
 
 @router.get("/display/stack")
 def stack_info(path: str, sort: str | None = None, reverse: bool = False, state: GuiState = State) -> dict[str, Any]:
-    """A stack's rows in display order, with its STAR columns (sortable) and the sort column's values."""
+    """A stack's rows in display order, with its STAR columns (sortable) and the sort column's values;
+    ``source`` is the file that holds the table (the _model.star an _optimiser.star names)."""
     stack = open_stack_source(state.root, path)
     order = sort_order(stack.table, sort, reverse)
     values = stack.table[sort][order].tolist() if sort else None
     numeric = [label for label in stack.table.labels if stack.table[label].dtype != object]
-    return {"path": path, "kind": stack.kind, "count": len(stack.table), "labels": stack.table.labels,
+    return {"path": path, "source": stack.path, "kind": stack.kind, "count": len(stack.table), "labels": stack.table.labels,
             "numeric_labels": numeric, "sort": sort, "reverse": reverse, "order": order.tolist(),
             "values": values, "volumes": stack.volumes, "maps": stack.names.tolist() if stack.volumes else None}
 
