@@ -29,6 +29,10 @@ BAND = (1 / 30, 1 / 4)  # 1/Å: the fitted band
 
 @pytest.fixture
 def fitted(project: Path) -> CtfEstimate:
+    return write_fit(project)
+
+
+def write_fit(project: Path) -> CtfEstimate:
     """CTFFIND's files for a spectrum with CTF TRUTH, fitted by vitreo, in the project."""
     settings = CtfSettings(OPTICS, res_min=1 / BAND[0], res_max=1 / BAND[1], astigmatism=0.0)
     estimate = estimate_ctf(synthetic_spectrum(TRUTH, OPTICS, box=BOX, pixel=PIXEL), PIXEL, settings)

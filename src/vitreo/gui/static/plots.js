@@ -82,20 +82,19 @@ const Plot = {
       svg.append(legend);
       return group;
     });
-    const cursor = svgNode("line", { y1: M.t, y2: H - M.b, stroke: "#333", visibility: "hidden" });
-    const readout = svgNode("text", { x: M.l, y: M.t - 6, "font-size": 11, class: "readout" });
+    const cursor = svgNode("line", { y1: M.t, y2: H - M.b, stroke: "#333", visibility: "hidden", "pointer-events": "none" });
+    const readout = svgNode("text", { x: M.l, y: M.t - 6, "font-size": 11, class: "readout", "pointer-events": "none" });
     svg.append(cursor, readout);
     svg.addEventListener("mousemove", (event) => {
       const box = svg.getBoundingClientRect(), px = event.clientX - box.left;
       if (px < M.l || px > W - M.r) return;
       const x = x0 + ((px - M.l) / (W - M.l - M.r)) * (x1 - x0);
-      const parts = series.flatMap((s, k) => {
-        if (groups[k].classList.contains("hidden")) return [];
-        const nearest = s.points.reduce((best, p) => (Math.abs(p[0] - x) < Math.abs(best[0] - x) ? p : best));
-        return [`${s.label} ${niceNumber(nearest[1])}`];
-      });
-      cursor.setAttribute("x1", px); cursor.setAttribute("x2", px); cursor.setAttribute("visibility", "visible");
-      readout.textContent = `${xText(x)}: ${parts.join(", ")}`;
+      const nearest = series.map((s) => s.points.reduce((best, p) => (Math.abs(p[0] - x) < Math.abs(best[0] - x) ? p : best)));
+      const shown = series.map((s, k) => k).filter((k) => !groups[k].classList.contains("hidden"));
+      if (!shown.length) return;
+      const at = nearest[shown[0]][0];  // the sample under the pointer
+      cursor.setAttribute("x1", sx(at)); cursor.setAttribute("x2", sx(at)); cursor.setAttribute("visibility", "visible");
+      readout.textContent = `${xText(at)}: ${shown.map((k) => `${series[k].label} ${niceNumber(nearest[k][1])}`).join(", ")}`;
     });
     return svg;
   },
