@@ -320,6 +320,33 @@ def test_ctf_fit_view(tmp_path: Path, browser) -> None:
         wait_for(browser, lambda: f"({float(f'{1 / sample:.3g}'):g} Å)" in thon.find_element(By.CSS_SELECTOR, "text.readout").text)
 
 
+def test_the_picker_opens_the_ctf_fit_of_its_micrograph(tmp_path: Path, browser) -> None:
+    from tests.gui.test_ctf_view import write_fit
+    from tests.gui.test_picking_api import MICS, manualpick_job
+
+    root = tmp_path / "project"
+    Project.init(root)
+    job = manualpick_job(root)
+    ctf = MICS[0].replace(".mrc", "_PS.ctf")  # the micrograph's rlnCtfImage
+    write_fit(root, ctf)
+    with live_gui(root) as url:
+        browser.get(url)
+        wait_for(browser, lambda: css(browser, f"#list-finished li[data-job='{job}']"))[0].click()
+        wait_for(browser, lambda: "ManualPick" in by_id(browser, "job-title").text)
+        xpath(browser, "//button[@data-action='pick']")[0].click()
+        wait_for(browser, lambda: css(browser, "svg.picks"))
+        main = browser.current_window_handle
+        xpath(browser, "//button[text()='CTF image']")[0].click()
+        wait_for(browser, lambda: len(browser.window_handles) == 2)
+        browser.switch_to.window(next(h for h in browser.window_handles if h != main))
+        try:
+            wait_for(browser, lambda: by_id(browser, "overlay-title").text == f"CTF fit: {ctf}")
+            wait_for(browser, lambda: css(browser, "img.ctf-image"))
+        finally:
+            browser.close()
+            browser.switch_to.window(main)
+
+
 def test_motion_tracks_view(tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
 

@@ -32,12 +32,12 @@ def fitted(project: Path) -> CtfEstimate:
     return write_fit(project)
 
 
-def write_fit(project: Path) -> CtfEstimate:
-    """CTFFIND's files for a spectrum with CTF TRUTH, fitted by vitreo, in the project."""
+def write_fit(project: Path, name: str = CTF) -> CtfEstimate:
+    """CTFFIND's files (diagnostic image ``name``) for a spectrum with CTF TRUTH, fitted by vitreo, in the project."""
     settings = CtfSettings(OPTICS, res_min=1 / BAND[0], res_max=1 / BAND[1], astigmatism=0.0)
     estimate = estimate_ctf(synthetic_spectrum(TRUTH, OPTICS, box=BOX, pixel=PIXEL), PIXEL, settings)
-    root = project / CTF.removesuffix(".ctf")
-    root.parent.mkdir(parents=True)
+    root = project / name.removesuffix(".ctf")
+    root.parent.mkdir(parents=True, exist_ok=True)
     write_ctffind_files(root, "MotionCorr/job001/Movies/mic_PS.mrc", estimate, settings)
     return estimate
 

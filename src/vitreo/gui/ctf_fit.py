@@ -43,11 +43,11 @@ class CtfFitFiles:
 def ctf_fit_files(root: Path, name: str) -> CtfFitFiles:
     """The files of the CTF fit whose diagnostic image is ``name`` (R.ctf, ``:mrc`` allowed)."""
     name = name.removesuffix(":mrc")
+    diagnostic = project_file(root, name)
     if not name.endswith(".ctf"):
         raise InputError(name, "a CTF fit is shown from its diagnostic image (a .ctf file)")
     stem = name[: -len(".ctf")]
-    files = CtfFitFiles(name, project_file(root, name), project_file(root, stem + ".txt"),
-                        project_file(root, stem + "_avrot.txt"))
+    files = CtfFitFiles(name, diagnostic, project_file(root, stem + ".txt"), project_file(root, stem + "_avrot.txt"))
     for path in (files.diagnostic, files.summary, files.profiles):
         if not path.is_file():
             raise FileNotFoundError(2, "no such file (CTFFIND writes R.ctf, R.txt and R_avrot.txt)", str(path))

@@ -391,7 +391,8 @@ const Display = {
       input("blue", "value drawn blue", draw), input("red", "value drawn red", draw),
       el("button", { onclick: save }, "Save picks"),
       el("button", { onclick: () => { if (s.micrograph) { s.changed = false; load({ name: s.micrograph, pixel_size: s.pixel, ctf_image: s.ctf }); } } }, "Reload"),
-      el("button", { onclick: () => { if (s.ctf) window.open(apiUrl("display/micrograph.png", { path: s.ctf, sigma: 3 })); else say("this micrograph has no CTF image", true); } }, "CTF image"),
+      el("button", { title: "the CTF fit of this micrograph, in a new tab",
+                     onclick: () => { if (s.ctf) window.open("/#display=" + encodeURIComponent(s.ctf)); else say("this micrograph has no CTF image", true); } }, "CTF image"),
       status);
     Display.show(`Picking: ${job}`, controls, el("div", { class: "picking" }, list, el("div", { class: "pickarea" }, img, svg)));
     if (summary.micrographs.length) load(summary.micrographs[0]);
