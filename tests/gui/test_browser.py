@@ -161,6 +161,17 @@ def test_display_a_stack_sort_it_and_save_selections(tmp_path: Path, browser) ->
         expected = np.argsort(-score, kind="stable").tolist()
         wait_for(browser, lambda: [int(c.get_attribute("data-row")) for c in css(browser, ".montage .cell")] == expected)
 
+        def selected() -> list[int]:
+            return [int(c.get_attribute("data-row")) for c in css(browser, ".montage .cell.selected")]
+
+        css(browser, ".montage .cell")[4].click()  # the anchor: all above it, in the sorted order
+        xpath(browser, "//button[text()='Select all above']")[0].click()
+        wait_for(browser, lambda: selected() == expected[:5])
+        xpath(browser, "//button[text()='Invert']")[0].click()
+        wait_for(browser, lambda: selected() == expected[5:])
+        xpath(browser, "//button[text()='Select all']")[0].click()
+        wait_for(browser, lambda: len(selected()) == 12)
+        xpath(browser, "//button[text()='Clear']")[0].click()
         for cell in css(browser, ".montage .cell")[:3]:
             cell.click()
         wait_for(browser, lambda: len(css(browser, ".montage .cell.selected")) == 3)
@@ -318,6 +329,46 @@ def test_ctf_fit_view(tmp_path: Path, browser) -> None:
         sample = shown[np.argmin(np.abs(shown - 0.2))]
         svg_offset(browser, thon, plot_x(thon, sample, shown.min(), shown.max()), 150)
         wait_for(browser, lambda: f"({float(f'{1 / sample:.3g}'):g} Å)" in thon.find_element(By.CSS_SELECTOR, "text.readout").text)
+
+
+def test_picks_are_coloured_by_their_figure_of_merit(tmp_path: Path, browser) -> None:
+    from tests.gui.test_picking_api import MICS, manualpick_job
+    from vitreo.gui.picking import picking_job, save_picks
+
+    root = tmp_path / "project"
+    Project.init(root)
+    job = manualpick_job(root, micscale="1", do_color="Yes", color_label="rlnAutopickFigureOfMerit",
+                         blue_value="0", red_value="1")
+    project = Project.open(root)
+    save_picks(project, picking_job(project, job), MICS[0], [40.0, 100.0, 160.0], [50.0, 50.0, 50.0], [0.0, 0.5, 1.0])
+    with live_gui(root) as url:
+        browser.get(url)
+        wait_for(browser, lambda: css(browser, f"#list-finished li[data-job='{job}']"))[0].click()
+        wait_for(browser, lambda: "ManualPick" in by_id(browser, "job-title").text)
+        xpath(browser, "//button[@data-action='pick']")[0].click()
+        wait_for(browser, lambda: len(css(browser, "svg.picks circle")) == 3)
+        strokes = [c.get_attribute("stroke") for c in css(browser, "svg.picks circle")]
+        assert strokes == ["rgb(0,0,255)", "rgb(128,0,128)", "rgb(255,0,0)"]  # blue (0) to red (1)
+
+
+def test_stderr_is_red_and_a_double_click_shows_all_of_it(tmp_path: Path, browser) -> None:
+    root = tmp_path / "project"
+    Project.init(root)
+    with live_gui(root) as url:
+        browser.get(url)
+        choose_type(browser, "relion.import")
+        set_option(browser, "fn_in_raw", "Nothing/*.tiff")  # no such files: the job fails
+        by_id(browser, "run-now").click()
+        wait_for(browser, lambda: css(browser, "#list-failed li[data-job='Import/job001/']"))
+        box = by_id(browser, "stderr")
+        wait_for(browser, lambda: "no files match this pattern" in box.text)
+        assert box.value_of_css_property("color") == "rgba(204, 0, 0, 1)"
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(browser).double_click(box).perform()
+        full = wait_for(browser, lambda: css(browser, "pre.full.err"))[0]
+        assert (root / "Import/job001/run.err").read_text().strip() == full.text.strip()
+        assert by_id(browser, "overlay-title").text == "Import/job001/ run.err"
 
 
 def test_the_picker_opens_the_ctf_fit_of_its_micrograph(tmp_path: Path, browser) -> None:
