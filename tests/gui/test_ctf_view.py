@@ -99,3 +99,26 @@ def test_a_real_ctffind_result_is_shown(shared_data: Path, tmp_path: Path) -> No
     assert data["fit"]["pixel_size"] == pytest.approx(1.4) and len(data["profiles"]["ctf_fit"]) == len(data["profiles"]["frequency"])
     image = png(client.get("/api/display/ctf/fit.png", params={"path": name + ".ctf", "scale": 0.5}))
     assert image.shape == (256, 256) and image[:, :128].std() > 20
+
+
+def test_a_real_spectrum_and_its_fit_meet(shared_data: Path, tmp_path: Path) -> None:
+    """RELION's power spectrum of a tutorial movie, fitted by vitreo: in the view, the data's Thon rings
+    (30–8 Å) match the CTF² of the fit drawn beside them; a fit 10% off in defocus does not."""
+    from vitreo.io.mrc import read_mrc
+
+    image, pixel = read_mrc(shared_data / "images/relion5_betagal_sppractice/MotionCorr/job002/Movies/"
+                                          "20170629_00021_frameImage_PS.mrc")
+    settings = CtfSettings(Optics(200.0, 1.4, 0.1), res_min=30.0, res_max=5.0)
+    estimate = estimate_ctf(torch.as_tensor(image), pixel, settings)
+    (tmp_path / "CtfFind/job001").mkdir(parents=True)
+    write_ctffind_files(tmp_path / "CtfFind/job001/ps", "ps.mrc", estimate, settings)
+    shown = png(gui_client(tmp_path).get("/api/display/ctf/fit.png", params={"path": "CtfFind/job001/ps.ctf"})) / 255
+    n = shown.shape[0]
+    k = np.arange(n) - n // 2
+    radius = np.hypot(k[:, None], k[None, :]) / (n * pixel)
+    band = (radius > 1 / 30) & (radius < 1 / 8)
+    band[:, n // 2:] = False  # the data's half
+    fit = read_fit(ctf_fit_files(tmp_path, "CtfFind/job001/ps.ctf"))
+    assert np.corrcoef(shown[band], fitted_ctf_squared(n, fit)[band])[0, 1] > 0.3  # measured: 0.36
+    wrong = dataclasses.replace(fit, defocus_u=1.1 * fit.defocus_u, defocus_v=1.1 * fit.defocus_v)
+    assert np.corrcoef(shown[band], fitted_ctf_squared(n, wrong)[band])[0, 1] < 0.15  # measured: 0.05

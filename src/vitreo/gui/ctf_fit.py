@@ -27,6 +27,7 @@ from vitreo.io.mrc import open_stack
 from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, fit_params
 from vitreo.preprocess.ctffind_files import CtffindResult, read_avrot, read_ctffind_summary
 
+CONTRAST_RING = (0.1, 0.6)  # fractions of the Nyquist radius
 PROFILE_NAMES = ("frequency", "rotational_average", "equiphase_average", "ctf_fit", "correlation", "threshold")
 
 
@@ -106,11 +107,17 @@ def fitted_ctf_squared(box: int, result: CtffindResult) -> np.ndarray:
 
 
 def half_and_half(files: CtfFitFiles) -> np.ndarray:
-    """The spectrum (columns < N//2) beside the fitted CTF² (columns ≥ N//2), each scaled to [0, 1]."""
+    """The spectrum (columns < N//2) beside the fitted CTF² (columns ≥ N//2), each scaled to [0, 1];
+    the spectrum's contrast is set by its 2nd and 98th percentiles between CONTRAST_RING of Nyquist,
+    where Thon rings are fitted (the spectrum is rarely background-corrected beyond)."""
     with open_stack(files.diagnostic) as stack:
         diagnostic = stack[0].astype(np.float32)
     spectrum = spectrum_from_diagnostic(diagnostic)
-    low, high = np.percentile(spectrum[diagnostic.shape[0] // 2:], [2, 98])
+    n = spectrum.shape[0]
+    k = np.arange(n) - n // 2
+    radius = np.hypot(k[:, None], k[None, :]) / (n // 2)
+    ring = (radius >= CONTRAST_RING[0]) & (radius <= CONTRAST_RING[1])
+    low, high = np.percentile(spectrum[ring], [2, 98])
     image = np.clip((spectrum - low) / (high - low), 0, 1) if high > low else np.zeros_like(spectrum)
     half = spectrum.shape[1] // 2
     image[:, half:] = fitted_ctf_squared(spectrum.shape[1], read_fit(files))[:, half:]
