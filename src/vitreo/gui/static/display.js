@@ -78,7 +78,7 @@ const Display = {
       if (!sortSelect.options.length) {
         sortSelect.replaceChildren(el("option", { value: "" }, "(file order)"),
                                    ...info.labels.map((l) => el("option", { value: l }, l)));
-        if (info.volumes) { s.columns = Math.min(s.columns, 3); columnsInput.value = s.columns; }
+        if (info.volumes) { s.columns = 1; columnsInput.value = s.columns; }  // a class per row: its views along z, y, x
         extras.replaceChildren(
           info.volumes ? el("label", { title: "each class as its views along z, y and x (double-click: the map)" }, "views ",
             el("select", { onchange: (e) => { s.view = e.target.value; draw(); } },
