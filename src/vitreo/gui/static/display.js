@@ -140,6 +140,7 @@ const Display = {
       el("label", {}, "max per class ", maxPerClass), alias,
       el("button", { onclick: async () => {
         const body = { path, rows: [...s.selected], max_per_class: Number(maxPerClass.value), alias: alias.value || null };
+        say(s.info.kind === "classes" ? "running a Select job on the selected classes…" : "saving the selection…");
         const r = await attempt(() => api("display/select", { body }));
         if (r) { say(`${r.job}: ${r.particles} particles selected`); status.textContent = `saved ${r.job} (${r.particles} particles)`; }
       } }, "Save selected"),
