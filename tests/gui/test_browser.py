@@ -14,7 +14,6 @@ import pytest
 
 from tests.gui.browser import browser_or_skip, live_gui
 from tests.gui.conftest import MODEL, write_classes, write_particles
-from tests.pipeline.helpers import make_files
 from vitreo.io.mrc import write_mrc
 from vitreo.io.star import read_star
 from vitreo.pipeline.project import Project
@@ -456,7 +455,8 @@ def test_3d_classes_are_shown_as_their_views(tmp_path: Path, browser) -> None:
     with live_gui(root) as url:
         browser.get(url + f"#display={model}")
         image = wait_for(browser, lambda: css(browser, ".montage img"))[0]
-        wait_for(browser, lambda: browser.execute_script("return arguments[0].naturalWidth", image) == 3 * 16 * 3)
+        size = "return [arguments[0].naturalWidth, arguments[0].naturalHeight]"
+        wait_for(browser, lambda: browser.execute_script(size, image) == [3 * 16, 3 * 16])  # a class per row: z, y, x
         assert "view=projection" in image.get_attribute("src")
         from selenium.webdriver.support.ui import Select
 
