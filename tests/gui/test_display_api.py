@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.gui.conftest import MODEL, png, write_classes, write_particles
-from vitreo.io.mrc import write_mrc
-from vitreo.io.star import read_star
+from vitreo.io.mrc import read_mrc, write_mrc
+from vitreo.io.star import Table, read_star, write_star
+from vitreo.pipeline.job_star import read_job_star
 from vitreo.pipeline.pipeline_star import read_pipeline
 
 
@@ -117,10 +118,86 @@ def test_save_selected_classes_with_a_maximum_per_class(project: Path, client: T
                                                                  "reverse": True, "columns": 3}))
     assert np.corrcoef(montage[:, :16].ravel(), classes[1].ravel())[0, 1] > 0.9
     result = client.post("/api/display/select", json={"path": name, "rows": [0, 2], "max_per_class": 4}).json()
-    assert result["particles"] == 8
-    saved = read_star(project / f"{result['job']}/particles.star")["particles"]
+    assert result == {"job": "Select/job001/", "particles": 8}
+    job = project / result["job"]
+    saved = read_star(job / "particles.star")["particles"]
     assert sorted(np.unique(saved["rlnClassNumber"]).tolist()) == [1, 3]
     assert np.bincount(saved["rlnClassNumber"]).tolist() == [0, 4, 0, 4]
+    chosen = read_star(job / "class_averages.star")[""]  # RELION's bare data_ block
+    assert chosen["rlnClassNumber"].tolist() == [1, 3]
+    assert chosen["rlnClassDistribution"].tolist() == pytest.approx([0.2, 0.3])
+    written, _ = read_mrc(project / str(chosen["rlnReferenceImage"][0]).split("@")[1])
+    assert np.allclose(written, classes[[0, 2]], atol=1e-6)
+    assert read_job_star(job / "job.star").values["select_classes"] == "1,3"  # it can be run again
+    pipeline = read_pipeline(project / "default_pipeline.star")
+    assert pipeline.process(result["job"]).type_label == "relion.select.interactive"
+    assert pipeline.process(result["job"]).status.value == "Succeeded"
+    assert pipeline.outputs_of(result["job"]) == [f"{result['job']}particles.star", f"{result['job']}class_averages.star"]
+    assert "vitreo run Select --fn_model" in (job / "note.txt").read_text()
+
+
+def write_3d_classes(root: Path, particles, box: int = 16) -> tuple[str, np.ndarray]:
+    """Three maps (a ball off-centre along x, y and z in turn) as Class3D classes, and a _data.star."""
+    z, y, x = np.mgrid[:box, :box, :box] - box // 2
+    centres = [(4, 0, 0), (0, 4, 0), (0, 0, 4)]  # (x, y, z)
+    maps = np.stack([((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < 9).astype(np.float32) + 0.01 * (x + 2 * y + 3 * z)
+                     for cx, cy, cz in centres])
+    names = []
+    for k, volume in enumerate(maps, start=1):
+        names.append(f"Class3D/job002/run_it025_class{k:03d}.mrc")
+        write_mrc(root / names[-1], volume, 2.0)
+    model = "Class3D/job002/run_it025_model.star"
+    write_star(root / model, {"model_general": {"rlnReferenceDimensionality": 3, "rlnPixelSize": 2.0},
+                              "model_classes": Table({"rlnReferenceImage": names, "rlnClassDistribution": [0.5, 0.2, 0.3],
+                                                      "rlnEstimatedResolution": [8.0, 12.0, 10.0]})})
+    optics = read_star(root / "Particles/particles.star")["optics"]
+    write_star(root / model.replace("_model", "_data"), {"optics": optics, "particles": particles})
+    return model, maps
+
+
+@pytest.mark.parametrize("view", ["projection", "slice"])
+def test_3d_classes_show_their_views_and_sort(project: Path, client: TestClient, view: str) -> None:
+    _, particles = write_particles(project, n=30, classes=3)
+    model, maps = write_3d_classes(project, particles)
+    info = client.get("/api/display/stack", params={"path": model, "sort": "rlnClassDistribution"}).json()
+    assert info["kind"] == "classes" and info["volumes"] and info["order"] == [1, 2, 0]
+    assert info["maps"][0] == "Class3D/job002/run_it025_class001.mrc"
+    montage = png(client.get("/api/display/montage.png", params={"path": model, "sort": "rlnClassDistribution",
+                                                                 "columns": 1, "view": view}))
+    assert montage.shape == (3 * 16, 3 * 16)  # one class per row, its views along z, y and x side by side
+    for position, k in enumerate(info["order"]):
+        volume = maps[k]
+        views = ([volume.sum(axis) for axis in range(3)] if view == "projection"
+                 else [volume[8], volume[:, 8], volume[:, :, 8]])
+        for axis, expected in enumerate(views):
+            tile = montage[16 * position:16 * (position + 1), 16 * axis:16 * (axis + 1)]
+            assert np.corrcoef(tile.ravel(), expected.ravel())[0, 1] > 0.97, (k, axis)
+    assert client.get("/api/display/montage.png", params={"path": model, "view": "sideways"}).status_code == 400
+
+
+def test_save_selected_3d_classes_writes_no_class_averages(project: Path, client: TestClient) -> None:
+    _, particles = write_particles(project, n=30, classes=3)
+    model, _ = write_3d_classes(project, particles)
+    result = client.post("/api/display/select", json={"path": model, "rows": [1]}).json()
+    assert result["particles"] == 10
+    job = project / result["job"]
+    assert set(read_star(job / "particles.star")["particles"]["rlnClassNumber"].tolist()) == {2}
+    assert not (job / "class_averages.star").exists()  # as RELION: averages of 2D classes only
+
+
+def test_an_optimiser_file_shows_its_classes(project: Path, client: TestClient) -> None:
+    _, particles = write_particles(project, n=30, classes=3)
+    write_classes(project, particles)
+    optimiser = MODEL.replace("_model", "_optimiser")
+    write_star(project / optimiser, {"optimiser_general": {"rlnModelStarFile": MODEL,
+                                                           "rlnExperimentalDataStarFile": MODEL.replace("_model", "_data")}})
+    assert client.get("/api/display/kind", params={"path": optimiser}).json()["kind"] == "classes"
+    assert client.get("/api/display/stack", params={"path": optimiser}).json()["count"] == 3
+    result = client.post("/api/display/select", json={"path": optimiser, "rows": [2]}).json()
+    values = read_job_star(project / result["job"] / "job.star").values
+    assert values["fn_model"] == optimiser and values["select_classes"] == "3"
+    averages = client.get("/api/display/stack", params={"path": f"{result['job']}class_averages.star"}).json()
+    assert averages["kind"] == "images" and averages["count"] == 1  # Select's averages are displayed too
 
 
 def test_star_tables_as_json_and_file_kinds(project: Path, client: TestClient) -> None:

@@ -58,6 +58,10 @@ def test_real_classes_sort_and_select(real_project: Path, real_client: TestClien
     saved = read_star(real_project / result["job"] / "particles.star")
     assert set(saved["particles"]["rlnClassNumber"].tolist()) <= {row + 1 for row in top}
     assert "optics" in saved
+    chosen = read_star(real_project / result["job"] / "class_averages.star")[""]
+    assert chosen["rlnClassNumber"].tolist() == sorted(row + 1 for row in top)
+    written, _ = read_mrc(real_project / str(chosen["rlnReferenceImage"][0]).split("@")[1])
+    assert np.allclose(written, averages[np.sort(top)], atol=1e-6)
 
 
 def test_real_extracted_particles_are_displayed(real_client: TestClient) -> None:

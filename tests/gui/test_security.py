@@ -72,7 +72,8 @@ def test_no_file_outside_the_project_is_served(project: Path, client: TestClient
     (project / "Movies").mkdir()
     with pytest.raises(PathRefused):
         project_file(project, name)
-    for endpoint in ("files", "display/kind", "display/micrograph.png", "display/star", "display/stack", "browse"):
+    for endpoint in ("files", "display/kind", "display/micrograph.png", "display/star", "display/stack", "browse",
+                     "display/map", "display/angdist", "display/motion", "display/ctf", "display/ctf/fit.png"):
         response = client.get(f"/api/{endpoint}", params={"path": name})
         assert response.status_code == 403, (endpoint, response.status_code)
         assert "secret" not in response.text
@@ -85,3 +86,16 @@ def test_browse_hides_links_that_leave_the_project(project: Path, client: TestCl
     assert "inside.txt" in names and "link" not in names
     assert client.get("/api/files", params={"path": "inside.txt"}).text == "ok"
     assert client.get("/api/files", params={"path": "inside.txt"}).headers["content-security-policy"] == "sandbox"
+
+
+def test_maps_named_by_a_model_must_lie_in_the_project(project: Path, client: TestClient) -> None:
+    import numpy as np
+
+    from vitreo.io.mrc import write_mrc
+    from vitreo.io.star import Table, write_star
+
+    write_mrc(project.parent / "outside.mrc", np.ones((8, 8, 8), np.float32), 1.0)
+    write_star(project / "run_model.star", {"model_general": {"rlnReferenceDimensionality": 3},
+                                            "model_classes": Table({"rlnReferenceImage": ["../outside.mrc"],
+                                                                    "rlnClassDistribution": [1.0]})})
+    assert client.get("/api/display/montage.png", params={"path": "run_model.star"}).status_code == 403

@@ -63,3 +63,35 @@ def test_our_ctffind_files_round_trip(tmp_path: Path, monkeypatch: pytest.Monkey
     assert Path("CtfFind/job003/M/a_PS.ctf").stat().st_size > 256 * 256 * 4
     assert read_ctffind_results("CtfFind/job003/M/missing") is None
     assert np.isfinite(estimate.score)
+
+
+def _quadrant_roughness(image: np.ndarray) -> dict[str, float]:
+    """Mean |difference| of horizontal neighbours in each quadrant (first/last rows × first/last columns)
+    between 0.2 and 0.5 of the half-box from the centre (within the fitted band of both files), relative
+    to that of the last rows: the overlaid rings are smooth, the spectrum is not."""
+    n = image.shape[0] // 2
+    k = np.arange(2 * n) - n
+    radius = np.hypot(k[:, None], k[None, :])[:, 1:]
+    step = np.abs(np.diff(image, axis=1))
+    ring = (radius > 0.2 * n) & (radius < 0.5 * n)
+    rough = {}
+    for r, rows in (("first", slice(0, n)), ("last", slice(n, None))):
+        for c, cols in (("_left", slice(0, n - 1)), ("_right", slice(n, None))):
+            rough[r + c] = float(step[rows, cols][ring[rows, cols]].mean())
+    base = 0.5 * (rough["last_left"] + rough["last_right"])
+    return {key: value / base for key, value in rough.items()}
+
+
+def test_our_diagnostic_image_has_ctffinds_layout(shared_data: Path, tmp_path: Path) -> None:
+    from vitreo.io.mrc import read_mrc
+
+    real, _ = read_mrc(shared_data / "images/relion5_betagal_sppractice" / (CTF_ROOT + ".ctf"))
+    settings = CtfSettings(Optics(300.0, 2.7, 0.1), res_min=30.0, res_max=4.0)
+    spectrum = synthetic_spectrum(CtfFitParams(12000.0, 11500.0, 20.0), settings.optics, noise=0.5)  # as noisy as real ones
+    estimate = estimate_ctf(spectrum, 1.5, settings)
+    write_ctffind_files(tmp_path / "a_PS", "a_PS.mrc", estimate, settings)
+    ours, _ = read_mrc(tmp_path / "a_PS.ctf")
+    for image in (np.asarray(real).reshape(real.shape[-2:]), ours):
+        rough = _quadrant_roughness(image)
+        assert rough["first_right"] < 0.35, rough  # the equi-phase rings: first rows, last columns
+        assert max(rough["last_left"], rough["last_right"]) < 1.2, rough  # the plain spectrum: last rows

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vitreo import __version__
-from vitreo.gui import display_api, jobs_api, picking_api
+from vitreo.gui import display_api, jobs_api, picking_api, plots_api
 from vitreo.gui.paths import PathRefused
 from vitreo.gui.security import guard
 from vitreo.gui.state import GuiState, gui_state
@@ -42,6 +42,7 @@ def create_app(root: str | Path, token: str, allowed_hosts: Collection[str] | No
     app.include_router(jobs_api.router)
     app.include_router(display_api.router)
     app.include_router(picking_api.router)
+    app.include_router(plots_api.router)
     app.get("/api/project")(project_info)
     app.post("/api/project")(create_project)
     app.get("/", include_in_schema=False)(lambda: FileResponse(STATIC / "index.html"))

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from vitreo.gui import images
+from vitreo.gui.ctf_fit import has_ctf_fit
 from vitreo.gui.paths import project_file, relative_name
 from vitreo.gui.selection import save_selection
 from vitreo.gui.stacks import MAX_PAGE, montage_page, open_stack_source, sort_order
@@ -41,7 +42,7 @@ class Selection(BaseModel):
 
 @router.get("/display/kind")
 def display_kind(path: str, state: GuiState = State) -> dict[str, Any]:
-    """Which view shows a file: micrograph, stack, map, particles, classes, star or file."""
+    """Which view shows a file: micrograph, stack, map, particles, classes, ctf, star or file."""
     return {"path": path, "kind": file_kind(state.root, path)}
 
 
@@ -55,6 +56,8 @@ def file_kind(root: Path, name: str) -> str:
             return open_stack_source(root, name).kind
         except InputError:
             return "star"
+    if path.suffix == ".ctf" and has_ctf_fit(root, name):
+        return "ctf"
     if path.suffix in (".mrc", ".mrcs", ".map", ".st", ".ctf"):
         info = read_header_info(path)
         return "stack" if info.is_stack and info.nz > 1 else "map" if info.is_volume else "micrograph"
@@ -87,24 +90,26 @@ def image_info(path: str, state: GuiState = State) -> dict[str, Any]:
 
 @router.get("/display/stack")
 def stack_info(path: str, sort: str | None = None, reverse: bool = False, state: GuiState = State) -> dict[str, Any]:
-    """A stack's rows in display order, with its STAR columns (sortable) and the sort column's values."""
+    """A stack's rows in display order, with its STAR columns (sortable) and the sort column's values;
+    ``source`` is the file that holds the table (the _model.star an _optimiser.star names)."""
     stack = open_stack_source(state.root, path)
     order = sort_order(stack.table, sort, reverse)
     values = stack.table[sort][order].tolist() if sort else None
     numeric = [label for label in stack.table.labels if stack.table[label].dtype != object]
-    return {"path": path, "kind": stack.kind, "count": len(stack.table), "labels": stack.table.labels,
+    return {"path": path, "source": stack.path, "kind": stack.kind, "count": len(stack.table), "labels": stack.table.labels,
             "numeric_labels": numeric, "sort": sort, "reverse": reverse, "order": order.tolist(),
-            "values": values}
+            "values": values, "volumes": stack.volumes, "maps": stack.names.tolist() if stack.volumes else None}
 
 
 @router.get("/display/montage.png")
 def montage_png(path: str, sort: str | None = None, reverse: bool = False, offset: int = 0,
                 limit: int = Query(100, ge=1, le=MAX_PAGE), columns: int = Query(10, ge=1, le=100),
-                scale: float = 1.0, state: GuiState = State) -> Response:
-    """Page ``offset``..``offset+limit`` of the sorted stack as one PNG, ``columns`` images per row."""
+                scale: float = 1.0, view: str = "projection", state: GuiState = State) -> Response:
+    """Page ``offset``..``offset+limit`` of the sorted stack as one PNG, ``columns`` images per row
+    (3D classes: each a tile of its ``view``s along z, y and x: projection or slice)."""
     stack = open_stack_source(state.root, path)
     rows = sort_order(stack.table, sort, reverse)[max(offset, 0):max(offset, 0) + limit]
-    tiles = images.rescaled(montage_page(state.root, stack, rows, columns), scale)
+    tiles = images.rescaled(montage_page(state.root, stack, rows, columns, view), scale)
     return Response(images.to_png(tiles, 0.0, 1.0), media_type=PNG)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from vitreo.jobs.spec import JobSpec
 from vitreo.pipeline.launch import start_job, wait_for_job
+from vitreo.pipeline.model import Status
 from vitreo.pipeline.project import Project
 from vitreo.pipeline.submit import JobRun, continue_job, create_job
 
@@ -30,13 +31,18 @@ def cli_words(spec: JobSpec, values: Mapping[str, str], alias: str | None) -> li
     return [spec.directory, *(["--alias", alias] if alias else []), *changed]
 
 
+def run_command(spec: JobSpec, values: Mapping[str, str], alias: str | None) -> str:
+    """The `vitreo run` command line that makes this job (recorded in its note.txt)."""
+    return shlex.join(["vitreo", "run", *cli_words(spec, values, alias)])
+
+
 def run_new(project: Project, spec: JobSpec, values: Mapping[str, str], alias: str | None,
             schedule: bool) -> JobRun:
     """Create a job (Scheduled, or Running and started in the background)."""
     params = spec.params(dict(values))
     run = create_job(project, spec, params, alias=alias or None, schedule=schedule)
     if not schedule:
-        launch(project, run, shlex.join(["vitreo", "run", *cli_words(spec, params, alias)]))
+        launch(project, run, run_command(spec, params, alias))
     return run
 
 
@@ -54,6 +60,11 @@ def launch(project: Project, run: JobRun, command: str) -> None:
     if child is not None:
         threading.Thread(target=wait_for_job, args=(project, run.name, child), daemon=True,
                          name=f"wait {run.name}").start()
+
+
+def run_and_wait(project: Project, run: JobRun, command: str) -> Status:
+    """Start a Running job in its own session and wait for its end (a quick job the page waits on)."""
+    return wait_for_job(project, run.name, start_job(project, run, [command], background=True))
 
 
 def start_autorun(project: Project, jobs: Sequence[str], repeat: int, wait_minutes: float) -> int:
@@ -87,5 +98,5 @@ def stop_autorun(project: Project) -> bool:
     return existed
 
 
-__all__ = ["AUTORUN_NAME", "cli_words", "run_new", "continue_now", "launch", "start_autorun", "autorun_running",
-           "stop_autorun"]
+__all__ = ["AUTORUN_NAME", "cli_words", "run_command", "run_new", "continue_now", "launch", "run_and_wait",
+           "start_autorun", "autorun_running", "stop_autorun"]

@@ -47,7 +47,7 @@ def corrected_rows(job_dir: Path, movies: Sequence[str], groups: Sequence[int]) 
             continue
         row.update(zip(STATISTICS, accumulated_motion(record)))
         rows.append(row)
-        traces.append(_trace(root + ".mrc", record))
+        traces.append(movie_trace(root + ".mrc", record))
     return rows, traces
 
 
@@ -84,7 +84,8 @@ def write_logfile(job_dir: Path, rows: list[dict], traces: list[MovieTrace]) -> 
     return target
 
 
-def _trace(name: str, record: MotionRecord) -> MovieTrace:
+def movie_trace(name: str, record: MotionRecord) -> MovieTrace:
+    """A movie's tracks for the logfile: global shifts and, at each patch, observed and fitted local shifts."""
     observations = record.patch_observations
     if observations is None or not len(observations):
         return MovieTrace(name, record.size, record.shifts)
@@ -106,4 +107,5 @@ def _trace(name: str, record: MotionRecord) -> MovieTrace:
     return MovieTrace(name, record.size, record.shifts, centres, observed, fitted)
 
 
-__all__ = ["corrected_rows", "write_corrected_micrographs", "write_corrected_movies", "write_logfile", "STATISTICS"]
+__all__ = ["corrected_rows", "write_corrected_micrographs", "write_corrected_movies", "write_logfile", "movie_trace",
+           "STATISTICS"]

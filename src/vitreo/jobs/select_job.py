@@ -177,6 +177,16 @@ def parse_class_list(text: str) -> np.ndarray:
     return np.unique(np.asarray(numbers, dtype=np.int64))
 
 
+def class_list_text(numbers: np.ndarray | list[int]) -> str:
+    """The shortest class list :func:`parse_class_list` reads back: ``[1, 4, 7, 8, 9]`` -> ``"1,4,7-9"``."""
+    values = np.unique(np.asarray(numbers, dtype=np.int64))
+    if values.size == 0 or values[0] < 1:
+        raise ValueError("class numbers start at 1")
+    breaks = np.flatnonzero(np.diff(values) != 1) + 1
+    runs = np.split(values, breaks)
+    return ",".join(f"{run[0]}" if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+
+
 @dataclass(frozen=True)
 class Classification:
     """The files of a classification named by its _optimiser.star or _model.star, and its particle
@@ -340,5 +350,5 @@ def job_spec() -> JobSpec:
     )
 
 
-__all__ = ["job_spec", "run", "parse_class_list", "Classification", "classification_files", "choose_classes",
+__all__ = ["job_spec", "run", "parse_class_list", "class_list_text", "Classification", "classification_files", "choose_classes",
            "split_rows"]

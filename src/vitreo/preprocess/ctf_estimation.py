@@ -164,22 +164,23 @@ def _processed_profiles(spectrum: torch.Tensor, grid: SpectrumGrid, fit: Backgro
 
 def _diagnostic(processed: torch.Tensor, model: torch.Tensor, equiphase: torch.Tensor, grid: SpectrumGrid,
                 r_min: float, r_max: float, params: CtfFitParams, optics: Optics) -> np.ndarray:
-    """CTFFIND-style picture (N, N): the processed spectrum, with the fitted CTF² in the upper-left quadrant
-    and the equi-phase average drawn as rings in the upper-right (upper: rows above the centre, as an
-    MRC viewer shows them), both within the fit band."""
+    """CTFFIND 4.1's picture (N, N): the processed spectrum, with the fitted CTF² in the quadrant of the
+    first rows and first columns and the equi-phase average drawn as rings in the first rows' other
+    quadrant, both within the fit band (as CTFFIND writes it: the lower half in an MRC viewer, which
+    puts row 0 at the bottom; the upper half in relion_display). Rows from N//2 on hold the spectrum."""
     n = grid.box
     in_band = (grid.radius >= r_min) & (grid.radius <= r_max)
     values = processed[in_band]
     centre, spread = values.median(), values.std().clamp_min(1e-30)
     image = ((processed - centre) / spread).clamp(-3.0, 3.0)
-    upper = torch.zeros_like(in_band)
-    upper[n // 2 :, :] = True
+    first_rows = torch.zeros_like(in_band)
+    first_rows[: n // 2, :] = True
     left = torch.zeros_like(in_band)
     left[:, : n // 2] = True
-    image = torch.where(upper & left & in_band, 3.0 * (model - 0.5), image)
+    image = torch.where(first_rows & left & in_band, 3.0 * (model - 0.5), image)
     ring_radius = equivalent_radius(grid, params, optics).round().long().clamp(0, grid.n_bins - 1)
     rings = ((equiphase[ring_radius] - centre) / spread).clamp(-3.0, 3.0)
-    image = torch.where(upper & ~left & in_band, rings, image)
+    image = torch.where(first_rows & ~left & in_band, rings, image)
     return image.to(torch.float32).cpu().numpy()
 
 

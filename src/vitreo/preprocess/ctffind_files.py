@@ -141,7 +141,11 @@ def read_ctffind_results(root: str | os.PathLike[str]) -> CtffindResult | None:
         return None
     if summary_line is None:
         return None
-    summary = Path(summary_line.split()[-1])
+    return read_ctffind_summary(Path(summary_line.split()[-1]), Path(str(root) + "_avrot.txt"))
+
+
+def read_ctffind_summary(summary: Path, avrot: Path) -> CtffindResult | None:
+    """The results in a summary file R.txt (the ice-ring density from R_avrot.txt); None if incomplete."""
     try:
         lines = summary.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -155,20 +159,30 @@ def read_ctffind_results(root: str | os.PathLike[str]) -> CtffindResult | None:
         return None
     return CtffindResult(float(values[1]), float(values[2]), float(values[3]), math.degrees(float(values[4])),
                          float(values[5]), math.inf if values[6] == "inf" else float(values[6]),
-                         _ice_ring_density(Path(str(root) + "_avrot.txt")), float(words[8]), float(words[13]),
-                         float(words[18]), float(words[3]))
+                         _ice_ring_density(avrot), float(words[8]), float(words[13]), float(words[18]),
+                         float(words[3]))
+
+
+def read_avrot(avrot: Path) -> np.ndarray | None:
+    """The six profiles of R_avrot.txt (6, n_bins) (see the module docstring); None if unreadable."""
+    try:
+        lines = [line for line in avrot.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+        rows = [np.array(line.split(), dtype=float) for line in lines[:6]]
+    except (OSError, ValueError):
+        return None
+    if len(rows) < 6 or len({len(row) for row in rows}) != 1:
+        return None
+    return np.stack(rows)
 
 
 def _ice_ring_density(avrot: Path) -> float:
-    """Σ|rotational average| over the ice-ring band, from lines 6 and 7 of R_avrot.txt (RELION's reading)."""
-    try:
-        lines = avrot.read_text(encoding="utf-8").splitlines()
-        frequency = np.array(lines[5].split(), dtype=float)
-        values = np.array(lines[6].split(), dtype=float)
-    except (OSError, IndexError, ValueError):
+    """Σ|rotational average| over the ice-ring band, from lines 1 and 2 of R_avrot.txt's profiles (RELION's reading)."""
+    profiles = read_avrot(avrot)
+    if profiles is None:
         return 0.0
-    band = (frequency >= ICE_RING[0]) & (frequency <= ICE_RING[1])
-    return float(np.abs(values[band[: len(values)]]).sum())
+    band = (profiles[0] >= ICE_RING[0]) & (profiles[0] <= ICE_RING[1])
+    return float(np.abs(profiles[1][band]).sum())
 
 
-__all__ = ["CtffindResult", "write_ctffind_files", "read_ctffind_results", "ICE_RING"]
+__all__ = ["CtffindResult", "write_ctffind_files", "read_ctffind_results", "read_ctffind_summary", "read_avrot",
+           "ICE_RING"]

@@ -1,41 +1,10 @@
 /* Display views (File > Display, node links): micrographs, stack montages with sorting and
-   selection, orthogonal map slices, STAR tables, and files (PDF, SVG) in a sandboxed frame. */
+   selection (3D classes as their views along z, y and x), orthogonal map slices and a 3D surface,
+   STAR tables with their plots (FSC, Guinier, motion tracks, angular distribution), CTF fits,
+   manual picking, and files (PDF, SVG) in a sandboxed frame. */
 "use strict";
 
 const loadedScripts = {};
-
-/* An SVG plot of columns ``ys`` of a STAR table against column ``xLabel`` (row number when empty). */
-function plotSvg(block, xLabel, ys, points) {
-  const W = 640, H = 360, M = { l: 64, r: 12, t: 12, b: 40 };
-  const colours = ["#1f5fbf", "#d0342c", "#2a9d3a", "#8e44ad", "#e67e22"];
-  const xi = block.labels.indexOf(xLabel);
-  const series = ys.map((label) => {
-    const yi = block.labels.indexOf(label);
-    return block.rows.map((r, n) => [xi >= 0 ? r[xi] : n, r[yi]]).filter(([a, b]) => typeof a === "number" && typeof b === "number");
-  });
-  const all = series.flat();
-  const range = (values) => { let lo = Math.min(...values), hi = Math.max(...values); if (lo === hi) { lo -= 1; hi += 1; } return [lo, hi]; };
-  const [x0, x1] = range(all.map((p) => p[0])), [y0, y1] = range(all.map((p) => p[1]));
-  const sx = (v) => M.l + ((v - x0) / (x1 - x0)) * (W - M.l - M.r), sy = (v) => H - M.b - ((v - y0) / (y1 - y0)) * (H - M.t - M.b);
-  const ns = "http://www.w3.org/2000/svg";
-  const node = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text !== undefined) n.textContent = text; return n; };
-  const svg = node("svg", { width: W, height: H, class: "plot-svg" });
-  svg.append(node("rect", { x: M.l, y: M.t, width: W - M.l - M.r, height: H - M.t - M.b, fill: "white", stroke: "#999" }));
-  for (let i = 0; i <= 4; i++) {
-    const xv = x0 + ((x1 - x0) * i) / 4, yv = y0 + ((y1 - y0) * i) / 4;
-    svg.append(node("text", { x: sx(xv), y: H - M.b + 16, "text-anchor": "middle", "font-size": 11 }, Number(xv.toPrecision(3))));
-    svg.append(node("text", { x: M.l - 6, y: sy(yv) + 4, "text-anchor": "end", "font-size": 11 }, Number(yv.toPrecision(3))));
-  }
-  svg.append(node("text", { x: (W + M.l) / 2, y: H - 6, "text-anchor": "middle", "font-size": 12 }, xLabel || "row"));
-  series.forEach((pts, k) => {
-    const colour = colours[k % colours.length];
-    if (points) pts.forEach(([a, b]) => svg.append(node("circle", { cx: sx(a), cy: sy(b), r: 2, fill: colour })));
-    else svg.append(node("path", { d: pts.map(([a, b], i) => `${i ? "L" : "M"}${sx(a).toFixed(1)},${sy(b).toFixed(1)}`).join(""),
-                                   fill: "none", stroke: colour, "stroke-width": 1.5, "data-series": ys[k] }));
-    svg.append(node("text", { x: M.l + 8, y: M.t + 16 + 14 * k, fill: colour, "font-size": 12 }, ys[k]));
-  });
-  return svg;
-}
 
 function loadScript(src) {
   if (!loadedScripts[src]) {
@@ -58,7 +27,8 @@ const Display = {
     const info = await attempt(() => api("display/kind", { params: { path } }));
     if (!info) return;
     const view = { micrograph: Display.micrograph, stack: Display.stack, particles: Display.stack,
-                   classes: Display.stack, map: Display.map, star: Display.star, file: Display.file }[info.kind];
+                   classes: Display.stack, map: Display.map, star: Display.star, file: Display.file,
+                   ctf: Display.ctf }[info.kind];
     view(path, info.kind);
   },
 
@@ -94,7 +64,8 @@ const Display = {
   },
 
   async stack(path) {
-    const s = { sort: "", reverse: false, offset: 0, limit: 100, columns: 10, scale: 1, selected: new Set(), anchor: null, info: null };
+    const s = { sort: "", reverse: false, offset: 0, limit: 100, columns: 10, scale: 1, view: "projection",
+                selected: new Set(), anchor: null, info: null };
     const grid = el("div", { class: "montage" });
     const status = el("span");
     const sortSelect = el("select", { onchange: (e) => { s.sort = e.target.value; s.offset = 0; load(); } });
@@ -107,6 +78,14 @@ const Display = {
       if (!sortSelect.options.length) {
         sortSelect.replaceChildren(el("option", { value: "" }, "(file order)"),
                                    ...info.labels.map((l) => el("option", { value: l }, l)));
+        if (info.volumes) { s.columns = 1; columnsInput.value = s.columns; }  // a class per row: its views along z, y, x
+        extras.replaceChildren(
+          info.volumes ? el("label", { title: "each class as its views along z, y and x (double-click: the map)" }, "views ",
+            el("select", { onchange: (e) => { s.view = e.target.value; draw(); } },
+               el("option", { value: "projection" }, "projections"), el("option", { value: "slice" }, "central slices"))) : "",
+          info.labels.includes("rlnAngleRot") && info.labels.includes("rlnAngleTilt")
+            ? el("button", { title: "viewing directions of these particles", onclick: () => Display.angdist(info.source) }, "Angular distribution") : "",
+          el("button", { title: "the STAR table, with plots of its columns", onclick: () => Display.star(info.source) }, "Table"));
       }
       draw();
     }
@@ -114,7 +93,8 @@ const Display = {
       const info = s.info;
       const rows = info.order.slice(s.offset, s.offset + s.limit);
       const img = el("img", { alt: "montage", src: apiUrl("display/montage.png",
-        { path, sort: s.sort, reverse: s.reverse, offset: s.offset, limit: s.limit, columns: s.columns, scale: s.scale }) });
+        { path, sort: s.sort, reverse: s.reverse, offset: s.offset, limit: s.limit, columns: s.columns, scale: s.scale,
+          view: info.volumes ? s.view : null }) });
       img.addEventListener("load", () => {
         const cols = Math.min(s.columns, rows.length), w = img.naturalWidth / cols;
         const h = img.naturalHeight / Math.ceil(rows.length / cols);
@@ -123,7 +103,8 @@ const Display = {
           const value = info.values ? ` ${info.sort} = ${info.values[position]}` : "";
           return el("div", { class: "cell", "data-row": row, "data-position": position, title: `row ${row}${value}`,
                              style: `left:${(i % cols) * w}px;top:${Math.floor(i / cols) * h}px;width:${w}px;height:${h}px`,
-                             onclick: () => { toggle(row); s.anchor = position; mark(); } });
+                             onclick: () => { toggle(row); s.anchor = position; mark(); },
+                             ondblclick: () => { if (info.maps) Display.map(info.maps[row]); } });
         });
         grid.replaceChildren(img, ...cells);
         mark();
@@ -141,10 +122,12 @@ const Display = {
     function toggle(row) { if (s.selected.has(row)) s.selected.delete(row); else s.selected.add(row); }
     const button = (text, title, action, redraw = false) =>
       el("button", { title, onclick: () => { action(); if (redraw) draw(); else mark(); } }, text);
+    const extras = el("span", { class: "controls" });
+    const columnsInput = el("input", { type: "number", value: s.columns, min: 1, max: 100, onchange: (e) => { s.columns = Number(e.target.value); draw(); } });
     const controls = el("div", { class: "controls" },
       el("label", {}, "Sort by ", sortSelect),
       el("label", {}, el("input", { type: "checkbox", onchange: (e) => { s.reverse = e.target.checked; load(); } }), " reverse"),
-      el("label", {}, "columns ", el("input", { type: "number", value: s.columns, min: 1, max: 100, onchange: (e) => { s.columns = Number(e.target.value); draw(); } })),
+      el("label", {}, "columns ", columnsInput),
       el("label", {}, "scale ", el("input", { type: "number", value: s.scale, step: "any", onchange: (e) => { s.scale = Number(e.target.value); draw(); } })),
       button("◀ page", "previous page", () => { s.offset = Math.max(0, s.offset - s.limit); }, true),
       button("page ▶", "next page", () => { if (s.offset + s.limit < s.info.count) s.offset += s.limit; }, true),
@@ -157,10 +140,11 @@ const Display = {
       el("label", {}, "max per class ", maxPerClass), alias,
       el("button", { onclick: async () => {
         const body = { path, rows: [...s.selected], max_per_class: Number(maxPerClass.value), alias: alias.value || null };
+        say(s.info.kind === "classes" ? "running a Select job on the selected classes…" : "saving the selection…");
         const r = await attempt(() => api("display/select", { body }));
         if (r) { say(`${r.job}: ${r.particles} particles selected`); status.textContent = `saved ${r.job} (${r.particles} particles)`; }
       } }, "Save selected"),
-      status);
+      extras, status);
     Display.show(path, controls, grid);
     load();
   },
@@ -231,6 +215,7 @@ const Display = {
     const data = await attempt(() => api("display/star", { params: { path, limit: 20000 } }));
     if (!data) return;
     const shown = 500;
+    const actions = { rlnCtfImage: "CTF fit", rlnMicrographMetadata: "motion" };  // row buttons: the file a column names
     const parts = Object.entries(data.blocks).map(([name, block]) => {
       if (block.pairs) {
         return el("section", {}, el("h4", {}, `data_${name}`), el("table", { class: "star" },
@@ -238,18 +223,22 @@ const Display = {
       }
       const link = ["rlnMicrographName", "rlnImageName", "rlnReferenceImage"].find((l) => block.labels.includes(l));
       const column = block.labels.indexOf(link);
+      const buttons = Object.entries(actions).filter(([label]) => block.labels.includes(label));
       const rows = block.rows.slice(0, shown).map((row) => el("tr", link ? { class: "link", title: "display " + row[column],
           onclick: () => Display.open(String(row[column]).replace(/^\d+@/, "")) } : {},
+        buttons.length ? el("td", {}, buttons.map(([label, text]) => el("button", { class: "row-action",
+          onclick: (e) => { e.stopPropagation(); Display.open(String(row[block.labels.indexOf(label)]).replace(/:mrc$/, "")); } }, text))) : null,
         row.map((v) => el("td", {}, v === null ? "nan" : v))));
       const head = `data_${name} (${block.count} rows${block.count > rows.length ? ", first " + rows.length + " shown" : ""})`;
-      return el("section", {}, el("h4", {}, head), Display.plotControls(name, block),
-                el("table", { class: "star" }, el("tr", {}, block.labels.map((l) => el("th", {}, l))), rows));
+      const angles = block.labels.includes("rlnAngleRot") && block.labels.includes("rlnAngleTilt")
+        ? el("button", { onclick: () => Display.angdist(path) }, "Angular distribution") : null;
+      return el("section", {}, el("h4", {}, head, " ", angles), Display.plotControls(name, block),
+                el("table", { class: "star" }, el("tr", {}, buttons.length ? el("th", {}) : null, block.labels.map((l) => el("th", {}, l))), rows));
     });
-    Display.show(path, ...parts);
+    Display.show(path, el("div", { class: "star-views" }, StarViews.views(path, data.blocks)), ...parts);
   },
 
-  /* Plot any numeric columns of a table against another: FSC and Guinier curves of a
-     postprocess.star, motion tracks, angular distributions (scatter), CTF figures of merit. */
+  /* Plot any numeric columns of a table against another (points or lines). */
   plotControls(name, block) {
     const numeric = block.labels.filter((l, i) => block.rows.some((r) => typeof r[i] === "number"));
     if (numeric.length < 1 || block.rows.length < 2) return null;
@@ -260,11 +249,63 @@ const Display = {
     const button = el("button", { onclick: () => {
       const ys = [...y.selectedOptions].map((o) => o.value);
       if (!ys.length) return say("choose one or more columns to plot", true);
-      area.replaceChildren(plotSvg(block, x.value, ys, scatter.checked));
+      area.replaceChildren(Plot.columns(block, x.value, ys, { scatter: scatter.checked }));
     } }, "Plot");
     return el("div", { class: "controls" }, "Plot ", y, " against ", x, el("label", {}, scatter, " points"), button,
               `(${block.rows.length} rows)`, area);
   },
+
+  /* The CTF fit of one micrograph (its diagnostic image R.ctf): the fitted parameters, the spectrum
+     beside the fitted CTF², CTFFIND's own picture, and the Thon rings and fit quality against frequency. */
+  async ctf(path) {
+    const data = await attempt(() => api("display/ctf", { params: { path } }));
+    if (!data) return;
+    const f = data.fit, p = data.profiles, c = { scale: 1, picture: "fit" };
+    const img = el("img", { alt: "spectrum | fitted CTF²", class: "ctf-image" });
+    const caption = el("figcaption");
+    const update = () => {
+      img.src = c.picture === "fit" ? apiUrl("display/ctf/fit.png", { path, scale: c.scale })
+                                    : apiUrl("display/micrograph.png", { path, scale: c.scale, sigma: 3 });
+      caption.textContent = c.picture === "fit" ? "left: the spectrum; right: the CTF² of the fitted parameters"
+                                                : "CTFFIND's diagnostic image (fit overlays in the first rows)";
+    };
+    const nyquist = 1 / (2 * f.pixel_size);  // the profiles run on to the corner; show 1/20 of Nyquist to Nyquist
+    const shown = (key) => p.frequency.map((s, i) => [s, p[key][i]]).filter(([s]) => s >= nyquist / 20 && s <= nyquist);
+    const fitted = f.max_resolution ? [{ x: 1 / f.max_resolution, label: `fit to ${niceNumber(f.max_resolution)} Å` }] : [];
+    const thon = Plot.curves({ title: "Thon rings", xLabel: "spatial frequency (1/Å)", yLabel: "amplitude²", xText: frequencyText,
+                               series: [{ label: "spectrum (equi-phase average)", points: shown("equiphase_average") },
+                                        { label: "CTF fit", points: shown("ctf_fit") }], vlines: fitted, yRange: [-0.2, 1.3] });
+    const quality = Plot.curves({ title: "Fit quality", xLabel: "spatial frequency (1/Å)", yLabel: "correlation", xText: frequencyText, height: 260,
+                                  series: [{ label: "ring correlation", points: shown("correlation") },
+                                           { label: "2σ of noise", points: shown("threshold"), dash: "4 3" }], vlines: fitted, yRange: [-0.2, 1.05] });
+    const number = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+    const summary = el("p", { class: "ctf-summary" },
+      `defocus U ${number(f.defocus_u)} Å, V ${number(f.defocus_v)} Å (astigmatism ${number(f.defocus_u - f.defocus_v)} Å) at ${number(f.angle, 1)}°; ` +
+      `phase shift ${number(f.phase_shift, 1)}°; figure of merit ${number(f.figure_of_merit, 4)}; rings fit to ${number(f.max_resolution, 2)} Å; ` +
+      `${number(f.voltage)} kV, Cs ${f.cs} mm, amplitude contrast ${f.amplitude_contrast}, ${f.pixel_size} Å/px`);
+    const controls = el("div", { class: "controls" },
+      el("label", {}, "picture ", el("select", { onchange: (e) => { c.picture = e.target.value; update(); } },
+         el("option", { value: "fit" }, "spectrum | fit"), el("option", { value: "diagnostic" }, "CTFFIND's image"))),
+      el("label", {}, "scale ", el("input", { type: "number", step: "any", value: c.scale, onchange: (e) => { c.scale = Number(e.target.value); update(); } })));
+    update();
+    Display.show(`CTF fit: ${path}`, summary, controls,
+                 el("div", { class: "ctf-view" }, el("figure", {}, img, caption), el("div", {}, thon, quality)));
+  },
+
+  /* Viewing directions of refined particles (rlnAngleRot, rlnAngleTilt) on an equal-area map. */
+  async angdist(path) {
+    const c = { bins: 18 };
+    const area = el("div");
+    const draw = async () => {
+      const data = await attempt(() => api("display/angdist", { params: { path, bins: c.bins } }));
+      if (data) area.replaceChildren(Plot.hammer(data));
+    };
+    const controls = el("div", { class: "controls" }, el("label", { title: "latitude bands (twice as many longitude steps)" }, "bins ",
+      el("input", { type: "number", min: 2, max: 90, value: c.bins, onchange: (e) => { c.bins = Number(e.target.value); draw(); } })));
+    Display.show(`Angular distribution: ${path}`, controls, area);
+    await draw();
+  },
+
   /* Manual picking on a ManualPick or AutoPick job: click to pick, click a pick to delete it,
      circles of the particle diameter coloured blue→red by a column (e.g. the FOM), Save. */
   async picking(job) {
@@ -351,7 +392,8 @@ const Display = {
       input("blue", "value drawn blue", draw), input("red", "value drawn red", draw),
       el("button", { onclick: save }, "Save picks"),
       el("button", { onclick: () => { if (s.micrograph) { s.changed = false; load({ name: s.micrograph, pixel_size: s.pixel, ctf_image: s.ctf }); } } }, "Reload"),
-      el("button", { onclick: () => { if (s.ctf) window.open(apiUrl("display/micrograph.png", { path: s.ctf, sigma: 3 })); else say("this micrograph has no CTF image", true); } }, "CTF image"),
+      el("button", { title: "the CTF fit of this micrograph, in a new tab",
+                     onclick: () => { if (s.ctf) window.open("/#display=" + encodeURIComponent(s.ctf)); else say("this micrograph has no CTF image", true); } }, "CTF image"),
       status);
     Display.show(`Picking: ${job}`, controls, el("div", { class: "picking" }, list, el("div", { class: "pickarea" }, img, svg)));
     if (summary.micrographs.length) load(summary.micrographs[0]);
