@@ -52,3 +52,14 @@ def test_ranker_keeps_particle_like_classes_and_rejects_junk() -> None:
     with pytest.raises(InputError, match="2D class averages"):
         rank_classes(ClassSummary(np.arange(1, 3), np.ones(2) / 2, np.ones(2), np.array(["a", "b"]), None, PIXEL), 10, 5)
 
+
+
+def test_a_model_file_without_pixel_size_is_refused_in_one_line(tmp_path) -> None:
+    from vitreo.io.star import Table, write_star
+    from vitreo.ml.select import read_classes
+
+    path = tmp_path / "run_it025_model.star"
+    classes = Table({"rlnReferenceImage": np.array(["000001@run_it025_classes.mrcs"]), "rlnClassDistribution": np.array([1.0])})
+    write_star(path, {"model_general": {"rlnReferenceDimensionality": 2}, "model_classes": classes})
+    with pytest.raises(InputError, match="no rlnPixelSize"):
+        read_classes(path, tmp_path)

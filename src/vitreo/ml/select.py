@@ -46,6 +46,8 @@ def read_classes(model_star: str | os.PathLike[str], project_dir: str | os.PathL
     general, classes = blocks.get("model_general"), blocks.get("model_classes")
     if not isinstance(general, dict) or not isinstance(classes, Table):
         raise InputError(path, "not a model file (needs data_model_general and data_model_classes)")
+    if "rlnPixelSize" not in general:
+        raise InputError(path, "data_model_general has no rlnPixelSize")
     for label in ("rlnReferenceImage", "rlnClassDistribution"):
         if label not in classes:
             raise InputError(path, f"data_model_classes has no {label}")
