@@ -9,7 +9,9 @@ Per batch of particles, as RELION's adaptive oversampling (Scheres 2012, JSB 180
    pixels of the current image size. Shifts are the chunk's union of significant shifts; the
    references are gathered per particle (its own significant references only, batched GEMMs),
    so the cost follows each particle's significant set and not the chunk's union, which grows
-   with the posterior's width; non-significant (reference, shift) entries are masked out;
+   with the posterior's width — unless the particles' own references are most of the union (wide
+   posteriors, early iterations), which is then scored with shared projections in one GEMM;
+   non-significant (reference, shift) entries are masked out;
 4. the fine posterior (with class priors and the Gaussian prior on the absolute offset) is
    normalised, pruned to ``fraction`` again, and added to the sufficient statistics.
 
@@ -44,6 +46,9 @@ from vitreo.ml.statistics import SufficientStatistics
 
 #: Bound on the elements of one (particles × shifts × references) score block (float32).
 BLOCK_ELEMENTS = 1 << 24
+#: A fine-pass chunk is scored densely over its union of references when its widest particle's own
+#: references are at least this fraction of that union.
+DENSE_FRACTION = 0.7
 #: Largest table of fine-reference projections kept for the whole iteration (complex64).
 PROJECTION_TABLE_ELEMENTS = 1 << 25
 
@@ -362,13 +367,22 @@ class Expectation:
         shift_ids = (coarse_shifts[:, None] * shift_children + torch.arange(shift_children, device=device)).reshape(-1)
         mask = significant[:, coarse_shifts][:, :, columns]  # (B, T_c, C_u) over the chunk's unions
         own_coarse, valid = _own_columns(mask.any(dim=1))
+        # where each particle's own references are most of the union (wide posteriors), scoring the
+        # union with shared projections (one GEMM) beats gathering a copy per particle
+        dense = DENSE_FRACTION * len(columns) <= own_coarse.shape[1]
+        if dense:
+            own_coarse = torch.arange(len(columns), device=device).expand(n, -1)
+            valid = torch.ones_like(own_coarse, dtype=torch.bool)
         own = ((own_coarse * n_children)[:, :, None] + children).reshape(n, -1)  # (B, C) into fine_refs
         mask = mask.gather(2, own_coarse[:, None, :].expand(-1, mask.shape[1], -1)) & valid[:, None, :]
         mask = mask.repeat_interleave(shift_children, dim=1).repeat_interleave(n_children, dim=2)
         ref_class, rotation, projections = self._fine_references(fine_refs)
         own_class = ref_class[own]
         shifts, phases = self.fine_shifts[shift_ids], self.fine_phases[shift_ids]
-        fine, own_projections = gathered_scores(batch, projections, own, phases, self.timer)  # (B, T, C)
+        if dense:
+            fine, own_projections = dense_scores(batch, projections, phases, self.timer), None  # (B, T, C)
+        else:
+            fine, own_projections = gathered_scores(batch, projections, own, phases, self.timer)  # (B, T, C)
         fine += (self.log_class_prior[own_class] - math.log(n_fine))[:, None, :]
         fine += self._offset_log_prior(batch, shifts, self.grid.translations.fine_step_px)[:, :, None]
         if prior is not None:
@@ -387,7 +401,7 @@ class Expectation:
         del weights
         stats.add(
             batch, pruned, projections, (fine_refs, ref_class, rotation), shifts, phases, self.timer,
-            columns=own, own=own_projections,
+            columns=None if dense else own, own=own_projections,
         )
         return {
             "class_index": ref_class[best_ref],
