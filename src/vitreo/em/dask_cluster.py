@@ -4,7 +4,7 @@ queue jobs through dask-jobqueue.
 A :class:`DaskRequest` holds a job's options: ``address`` (``--dask``) is ``""`` for no Dask,
 ``local`` or ``local:N`` for a LocalCluster of N worker processes (default: ``workers``, the
 job's nr_mpi), or a scheduler address (``tcp://host:8786``, ``host:8786``); ``cluster``
-(``--dask-cluster``) is slurm, pbs, sge or lsf, with ``config`` (``--dask-config``) a YAML file
+(``--dask-cluster``) is none, slurm, pbs, sge or lsf, with ``config`` (``--dask-config``) a YAML file
 in dask-jobqueue's own format (``jobqueue: {slurm: {cores: 8, memory: 32GB, queue: ...}}``);
 ``workers`` queue workers are then started. Each worker runs one task at a time, with
 ``threads`` torch threads. dask is imported only here and only when asked for; without it the
@@ -25,6 +25,7 @@ from vitreo.io.errors import InputError
 
 #: dask-jobqueue's cluster class of each ``--dask-cluster`` kind.
 CLUSTER_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
+NO_CLUSTER = "none"
 INSTALL_HINT = "pip install 'vitreo[cluster]'"
 
 
@@ -41,7 +42,12 @@ class DaskRequest:
     @property
     def wanted(self) -> bool:
         """Whether the job asked for Dask at all."""
-        return bool(self.address.strip() or self.cluster.strip())
+        return bool(self.address.strip() or self.queue_cluster)
+
+    @property
+    def queue_cluster(self) -> bool:
+        """Whether queue workers (dask-jobqueue) are asked for."""
+        return self.cluster.strip().lower() not in ("", NO_CLUSTER)
 
     def local_workers(self) -> int | None:
         """N of ``local:N`` (``local`` alone: ``workers``), or None when no LocalCluster is asked for."""
@@ -70,7 +76,7 @@ def dask_client(request: DaskRequest) -> Iterator[Any]:
     is closed when the block ends."""
     distributed = import_dask()
     cluster: Any = None
-    if request.cluster.strip():
+    if request.queue_cluster:
         cluster = jobqueue_cluster(request.cluster, request.config)
         cluster.scale(n=max(1, request.workers))
         client = distributed.Client(cluster)
@@ -93,16 +99,22 @@ def dask_client(request: DaskRequest) -> Iterator[Any]:
 
 
 def jobqueue_cluster(kind: str, config: str | Path) -> Any:
-    """A dask-jobqueue cluster of ``kind`` (slurm, pbs, sge, lsf) configured by the YAML file ``config``
-    (merged over dask's own configuration); no workers are started yet."""
+    """A dask-jobqueue cluster of ``kind`` (slurm, pbs, sge, lsf) with the settings of the YAML file
+    ``config`` (its ``jobqueue: {kind: ...}`` section; dask's own configuration gives the others);
+    no workers are started yet."""
     name = kind.strip().lower()
     if name not in CLUSTER_CLASSES:
         raise ValueError(f"--dask-cluster {kind!r}: choose one of {', '.join(CLUSTER_CLASSES)}")
-    settings = read_dask_config(config)
-    dask = import_dask("dask")
+    section = read_dask_config(config).get("jobqueue", {})
+    options = section.get(name) if isinstance(section, dict) else None
+    if not isinstance(options, dict):
+        raise InputError(config, f"has no 'jobqueue: {name}:' section of cluster settings")
     jobqueue = import_dask("dask_jobqueue")
-    with dask.config.set(dask.config.merge(dask.config.config, settings)):
-        return getattr(jobqueue, CLUSTER_CLASSES[name])()
+    keywords = {key.replace("-", "_"): value for key, value in options.items()}  # YAML keys are the class's arguments
+    try:
+        return getattr(jobqueue, CLUSTER_CLASSES[name])(**keywords)
+    except (TypeError, ValueError) as err:
+        raise InputError(config, f"dask-jobqueue refused the {name} settings: {str(err).splitlines()[0]}") from None
 
 
 def read_dask_config(path: str | Path) -> dict[str, Any]:
@@ -121,4 +133,4 @@ def read_dask_config(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-__all__ = ["CLUSTER_CLASSES", "DaskRequest", "import_dask", "dask_client", "jobqueue_cluster", "read_dask_config"]
+__all__ = ["CLUSTER_CLASSES", "NO_CLUSTER", "DaskRequest", "import_dask", "dask_client", "jobqueue_cluster", "read_dask_config"]
