@@ -19,7 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -95,10 +95,13 @@ class ProcessPool:
 
 @dataclass(frozen=True)
 class DaskPool:
-    """The workers of a Dask ``client``, each task with ``threads`` torch threads."""
+    """The workers of a Dask ``client``, each task with ``threads`` torch threads, run in
+    ``directory`` (default: this process's working directory, the project: relative file names
+    then mean the same on the workers, given a shared file system)."""
 
     client: Any
     threads: int = 1
+    directory: str = field(default_factory=os.getcwd)
 
     @property
     def workers(self) -> int:
@@ -111,7 +114,7 @@ class DaskPool:
         from distributed import as_completed as dask_completed
 
         count = threads or self.threads
-        futures = {self.client.submit(call_with_threads, function, item, count, pure=False): index
+        futures = {self.client.submit(call_in, self.directory, function, item, count, pure=False): index
                    for index, item in enumerate(items)}
         try:
             for future in dask_completed(futures):
@@ -125,14 +128,16 @@ class DaskPool:
                 future.cancel()
 
 
-def call_with_threads(function: Callable[[T], R], item: T, threads: int) -> R | BaseException:
-    """``function(item)`` with ``threads`` torch threads, its exception returned (on a worker)."""
-    previous = torch.get_num_threads()
+def call_in(directory: str, function: Callable[[T], R], item: T, threads: int) -> R | BaseException:
+    """``function(item)`` in ``directory`` with ``threads`` torch threads, its exception returned (on a worker)."""
+    previous = torch.get_num_threads(), os.getcwd()
     torch.set_num_threads(threads)
+    os.chdir(directory)
     try:
         return _call(function, item)
     finally:
-        torch.set_num_threads(previous)
+        torch.set_num_threads(previous[0])
+        os.chdir(previous[1])
 
 
 def results(outcomes: Iterator[tuple[int, R | BaseException]]) -> Iterator[tuple[int, R]]:
@@ -144,4 +149,4 @@ def results(outcomes: Iterator[tuple[int, R | BaseException]]) -> Iterator[tuple
         yield index, outcome
 
 
-__all__ = ["run_items", "results", "ItemExecutor", "ProcessPool", "DaskPool", "call_with_threads"]
+__all__ = ["run_items", "results", "ItemExecutor", "ProcessPool", "DaskPool", "call_in"]
