@@ -12,6 +12,7 @@ result within the same tolerance.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from vitreo.ml.class2d import Class2DResult, Class2DSettings, run_class2d
 from vitreo.ml.distributed import distributed_estep, shard_seed, worker_groups
 from vitreo.ml.estep_plan import EStepPlan
 from vitreo.ml.expectation import EStepOptions, SearchGrid
-from vitreo.ml.particles import load_particles
+from vitreo.io.errors import InputError
+from vitreo.ml.particles import copy_to_scratch, load_particles, read_particle_table
 from vitreo.ml.refine3d import Refine3DResult, Refine3DSettings, run_refine3d
 from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
 from vitreo.ml.statistics_merge import SUMMED, add_statistics
+from vitreo.ml.worker_scratch import local_particles, remove_worker_scratch
 from vitreo.simulate.particle_stack import StackSettings, simulate_particle_stack, write_particle_stack
 from vitreo.simulate.structures import default_structure_map
 
@@ -164,3 +167,21 @@ def test_worker_groups_and_shard_seeds() -> None:
     assert len(seeds) == 6 and all(0 <= seed < 2**63 for seed in seeds)
     assert torch.equal(generator.get_state(), before)  # the run's random stream is not drawn from
     assert shard_seed(torch.Generator().manual_seed(5), 1, 2) == shard_seed(generator, 1, 2)
+
+
+def test_a_worker_without_the_leaders_scratch_copy_makes_its_own(class2d, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, star, _ = class2d
+    table = read_particle_table(star)
+    leader = tmp_path / "leader_scratch"
+    names = copy_to_scratch(table.columns["rlnImageName"], project, leader)
+    particles = load_particles(table, project, preread=False, image_names=names)
+    some = torch.tensor([0, 17, 199])
+    expected = particles.images[some]
+    assert local_particles(particles, str(tmp_path / "worker")) is particles  # the leader's copy is readable here
+    shutil.rmtree(leader)  # as seen from a worker on another machine
+    with pytest.raises(InputError, match="cannot be read on this Dask worker"):
+        local_particles(particles, "")
+    local = local_particles(particles, str(tmp_path / "worker"))
+    assert local_particles(particles, str(tmp_path / "worker")) is local  # one copy per particle set
+    assert torch.equal(local.images[some], expected)
+    assert remove_worker_scratch() == 1 and not any((tmp_path / "worker").iterdir())

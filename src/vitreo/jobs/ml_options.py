@@ -364,15 +364,15 @@ def engine_run(job_dir: str | os.PathLike[str], params: Params, ctx: JobContext,
 @contextmanager
 def estep_workers(ctx: JobContext, compute: MlCompute) -> Iterator[None]:
     """Inside the block the engine's E-steps run on the job's Dask workers (``dask`` options, or
-    nr_mpi > 1: a LocalCluster of nr_mpi workers), each with ``compute``'s threads and GPU ids;
-    without workers, in this process."""
+    nr_mpi > 1: a LocalCluster of nr_mpi workers), each with ``compute``'s threads, GPU ids and
+    scratch directory; without workers, in this process."""
     client = ctx.client(mpi_as_local=True)
     if client is None:
         yield
         return
     from vitreo.ml.distributed import distributed_estep
 
-    with distributed_estep(client, compute.threads, compute.device) as workers:
+    with distributed_estep(client, compute.threads, compute.device, compute.scratch_dir) as workers:
         ctx.log.info(" E-steps on %d Dask worker(s) of %d thread(s) each", len(workers.addresses()), compute.threads)
         yield
 

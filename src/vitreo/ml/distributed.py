@@ -5,7 +5,9 @@ Inside ``with distributed_estep(client, threads, gpu):`` every E-step of the ML 
 
 - the particles go to every worker once per run (``scatter``, broadcast): pre-read images are
   held by each worker, as RELION's followers do with --preread_images; streamed images are read
-  by the workers from their stacks (the project on a shared file system, or a scratch copy);
+  by the workers from the leader's files, or, where those are not to be seen (the leader's
+  scratch disk on another machine), from a copy in the worker's own ``scratch_dir``
+  (:mod:`vitreo.ml.worker_scratch`);
 - each part's particles, in the E-step's batch order, are cut into one contiguous shard per
   worker of its group (Refine3D's two half-sets run at the same time on separate halves of the
   workers); a shard runs the ordinary E-step of the part's :class:`EStepPlan` with ``threads``
@@ -42,6 +44,7 @@ from vitreo.ml.particles import ParticleSet, StreamedImages
 from vitreo.ml.scoring import GemmTimer
 from vitreo.ml.statistics import SufficientStatistics
 from vitreo.ml.statistics_merge import add_statistics
+from vitreo.ml.worker_scratch import local_particles, remove_worker_scratch
 
 _ACTIVE: ContextVar[EStepWorkers | None] = ContextVar("vitreo_estep_workers", default=None)
 
@@ -52,9 +55,9 @@ def active_workers() -> EStepWorkers | None:
 
 
 @contextmanager
-def distributed_estep(client: Any, threads: int = 1, gpu: str | None = None) -> Iterator[EStepWorkers]:
+def distributed_estep(client: Any, threads: int = 1, gpu: str | None = None, scratch_dir: str = "") -> Iterator[EStepWorkers]:
     """Run the E-steps inside the block on the workers of the Dask ``client`` (see the module docstring)."""
-    workers = EStepWorkers(client, threads, gpu)
+    workers = EStepWorkers(client, threads, gpu, scratch_dir)
     token = _ACTIVE.set(workers)
     try:
         yield workers
@@ -66,10 +69,10 @@ def distributed_estep(client: Any, threads: int = 1, gpu: str | None = None) -> 
 class EStepWorkers:
     """Splits E-steps over the workers of a Dask client (see the module docstring)."""
 
-    def __init__(self, client: Any, threads: int = 1, gpu: str | None = None) -> None:
+    def __init__(self, client: Any, threads: int = 1, gpu: str | None = None, scratch_dir: str = "") -> None:
         if threads < 1:
             raise ValueError(f"number of threads must be at least 1, not {threads}")
-        self.client, self.threads, self.gpu = client, threads, gpu
+        self.client, self.threads, self.gpu, self.scratch_dir = client, threads, gpu, scratch_dir
         self._sent: tuple[ParticleSet, Any] | None = None
 
     def addresses(self) -> list[str]:
@@ -78,10 +81,12 @@ class EStepWorkers:
         return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
 
     def release(self) -> None:
-        """Forget the particles sent to the workers."""
+        """Forget the particles sent to the workers (and delete the workers' scratch copies)."""
         if self._sent is not None:
             self._sent[1].release()
             self._sent = None
+            if self.scratch_dir:
+                self.client.run(remove_worker_scratch)
 
     def _particles(self, particles: ParticleSet) -> Any:
         """The future of ``particles`` on every worker (sent when they are not the last ones sent)."""
@@ -117,7 +122,8 @@ class EStepWorkers:
                     continue
                 future = self.client.submit(
                     run_shard, remote_particles, part.plan, state, shard, allowed_classes, shard_seed(generator, p, s),
-                    self.threads, self.gpu, index_of, workers=[address], allow_other_workers=True, pure=False,
+                    self.threads, self.gpu, index_of, self.scratch_dir, workers=[address], allow_other_workers=True,
+                    pure=False,
                 )
                 shards[future] = (p, len(shard))
                 futures.append(future)
@@ -180,11 +186,13 @@ def run_shard(
     threads: int,
     gpu: str | None,
     index_of: dict[str, int],
+    scratch_dir: str = "",
 ) -> bytes:
     """The E-step of particles ``ids`` on this worker: its payload (statistics, ids, new rows, GEMM figures)."""
     from distributed import get_worker
 
     device = worker_device(gpu, index_of.get(get_worker().address, 0))
+    particles = local_particles(particles, scratch_dir)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -1,0 +1,112 @@
+"""Benchmark D2D (issue 14): Class2D on Dask workers against one process, on this machine.
+
+The data: 1,000 simulated betagal particles, box 64 at 4.5 Å/px, CTF defocus 0.8–3 µm, SNR 0.05,
+offsets up to ±3 px. Class2D: K = 10, 4 iterations (the first only seeds the classes, so three
+aligned E-steps), psi 12°, offsets ±4 px in steps of 2 (oversampled once), mask 240 Å, images
+pre-read. Four ways of running it, each timed from the first iteration (cluster start-up and
+the workers' imports are reported apart):
+
+- ``process_1x1``: this process, 1 thread;
+- ``process_1x2``: this process, 2 threads;
+- ``dask_1x1``: a LocalCluster of 1 worker process with 1 thread;
+- ``dask_2x1``: a LocalCluster of 2 worker processes with 1 thread each.
+
+Reported per way: wall seconds of the whole run and of its E-steps (the part that is split over
+workers), peak memory of this process, and the largest difference of its class averages from
+``process_1x1`` relative to their peak (the runs must agree up to the order of sums). Speed-ups
+of ``dask_2x1`` over ``dask_1x1`` and over ``process_1x2``. No GPU on this machine kind: the CUDA
+path (``--gpu`` ids per worker) is not timed here.
+
+Prints one JSON line; ``--quick`` runs 300 particles, K = 4 (for checking the script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitreo.ml.class2d import Class2DResult, Class2DSettings, run_class2d
+from vitreo.ml.distributed import distributed_estep
+from vitreo.simulate.particle_stack import StackSettings, simulate_particle_stack, write_particle_stack
+from vitreo.simulate.structures import default_structure_map
+
+PIXEL, BOX = 4.5, 64
+
+
+def simulated(work: Path, n: int) -> Path:
+    volume = torch.from_numpy(default_structure_map(PIXEL, BOX))
+    settings = StackSettings(n_particles=n, defocus_min=8000, defocus_max=30000, snr=0.05, max_origin=3.0)
+    stack = simulate_particle_stack(volume, PIXEL, settings, torch.Generator().manual_seed(7))
+    return write_particle_stack(stack, settings, work, truth_columns=False)
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[tuple[object, float]]:
+    """A LocalCluster of ``workers`` processes of 1 thread, with its workers' imports done; and
+    the seconds that took."""
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.wait_for_workers(workers)
+        client.run(__import__, "vitreo.ml.distributed")
+        yield client, time.perf_counter() - start
+
+
+def classify(star: Path, out: Path, settings: Class2DSettings, client: object | None) -> tuple[Class2DResult, float]:
+    start = time.perf_counter()
+    with distributed_estep(client, threads=1) if client is not None else nullcontext():
+        result = run_class2d(star, out / "run", settings, project_dir=star.parents[1])
+    return result, time.perf_counter() - start
+
+
+def figures(result: Class2DResult, seconds: float, reference: Class2DResult | None) -> dict[str, float]:
+    row = {"wall_s": round(seconds, 1), "estep_s": round(sum(s.estep_seconds for s in result.iterations[1:]), 1),
+           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if reference is not None:
+        peak = float(np.abs(reference.classes).max())
+        row["max_class_difference_of_peak"] = float(np.abs(result.classes - reference.classes).max() / peak)
+        row["same_class_fraction"] = float((result.state.class_index == reference.state.class_index).double().mean())
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n, k = (300, 4) if args.quick else (1000, 10)
+    settings = Class2DSettings(nr_classes=k, nr_iter=4, particle_diameter=240, psi_step=12, offset_range=4,
+                               offset_step=2, threads=1)
+    report: dict[str, object] = {"workload": "D2D", "particles": n, "box": BOX, "classes": k, "iterations": 4,
+                                 "cpu_cores": torch.get_num_threads(), "device": "cpu"}
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        star = simulated(work, n)
+        reference, seconds = classify(star, work / "p11", settings, None)
+        report["process_1x1"] = figures(reference, seconds, None)
+        result, seconds = classify(star, work / "p12", Class2DSettings(**{**settings.__dict__, "threads": 2}), None)
+        report["process_1x2"] = figures(result, seconds, reference)
+        for workers in (1, 2):
+            with local_cluster(workers) as (client, startup):
+                result, seconds = classify(star, work / f"d{workers}", settings, client)
+            report[f"dask_{workers}x1"] = {**figures(result, seconds, reference), "cluster_startup_s": round(startup, 1)}
+    two, one, threads = report["dask_2x1"], report["dask_1x1"], report["process_1x2"]
+    report["speedup_dask_2x1_over_dask_1x1"] = round(one["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
+    report["speedup_dask_2x1_over_process_1x1"] = round(report["process_1x1"]["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
+    report["speedup_dask_2x1_over_process_1x2"] = round(threads["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
+    report["estep_speedup_dask_2x1_over_dask_1x1"] = round(one["estep_s"] / two["estep_s"], 2)  # type: ignore[index]
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
