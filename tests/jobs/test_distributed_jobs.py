@@ -8,7 +8,6 @@ one process, so outputs agree to float32 rounding (measured: identical). Toleran
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 
 from tests.picking.datasets import project_copy, tiny_dataset, true_centres
 from tests.preprocess.datasets import TINY_BFACTOR
-from tests.preprocess.projects import MOVIES, corrected_project
+from tests.preprocess.projects import MOVIES, corrected_project, run_job
 from vitreo.io.coords import write_coordinates
 from vitreo.io.image_refs import read_images
 from vitreo.io.mrc import read_mrc
@@ -29,18 +28,6 @@ from vitreo.picking.coordinate_sets import write_coordinate_index
 
 IMAGE_TOLERANCE = 1e-5  # of the largest absolute value
 NUMBER_TOLERANCE = 1e-6  # relative
-
-
-def run_job(kind: str, job: str, values: dict[str, str], client: object = None) -> Path:
-    """Run a job type in the current directory (a project), on ``client``'s workers if given."""
-    spec = find_spec(kind)
-    params = spec.params(values)
-    spec.validate(params)
-    job_dir = Path(job)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    with JobContext(job_dir, params, log=logging.getLogger("test"), dask_client=client) as ctx:
-        spec.run(job_dir, params, ctx)
-    return job_dir
 
 
 def assert_same_images(found: np.ndarray, expected: np.ndarray) -> None:
@@ -64,7 +51,7 @@ def corrected(monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_motioncorr_on_two_workers_equals_one_process(corrected: Path, dask_client) -> None:  # type: ignore[no-untyped-def]
     """Against MotionCorr/job002 of the shared project (same options, one process)."""
     values = {"input_star_mics": MOVIES, "bfactor": str(TINY_BFACTOR), "nr_threads": "2", "do_save_noDW": "Yes"}
-    job = run_job("MotionCorr", "MotionCorr/job020", values, dask_client)
+    job = run_job("MotionCorr", "MotionCorr/job020", values, client=dask_client)
     found = read_star(job / "corrected_micrographs.star")["micrographs"]
     expected = read_star("MotionCorr/job002/corrected_micrographs.star")["micrographs"]
     assert_same_columns(found, expected, ["rlnAccumMotionTotal", "rlnAccumMotionEarly", "rlnAccumMotionLate"])
@@ -96,7 +83,7 @@ def test_extract_on_two_workers_equals_one_process(tmp_path: Path, monkeypatch: 
     write_coordinate_index("picks.star", files)
     values = {"star_mics": "truth/micrographs.star", "coords_suffix": "picks.star", "extract_size": "64"}
     one = run_job("Extract", "Extract/job001", values)
-    two = run_job("Extract", "Extract/job002", {**values, "nr_mpi": "2"}, dask_client)
+    two = run_job("Extract", "Extract/job002", {**values, "nr_mpi": "2"}, client=dask_client)
     found, expected = (read_star(job / "particles.star")["particles"] for job in (two, one))
     assert len(found) == len(expected) > 0
     assert_same_columns(found, expected, ["rlnCoordinateX", "rlnCoordinateY"])
