@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import tempfile
 import time
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitreo.em.dask_cluster import local_cluster
 from vitreo.ml.class2d import Class2DResult, Class2DSettings, run_class2d
 from vitreo.ml.distributed import distributed_estep
 from vitreo.simulate.particle_stack import StackSettings, simulate_particle_stack, write_particle_stack
@@ -53,11 +55,10 @@ def simulated(work: Path, n: int) -> Path:
 def local_cluster(workers: int) -> Iterator[tuple[object, float]]:
     """A LocalCluster of ``workers`` processes of 1 thread, with its workers' imports done; and
     the seconds that took."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
         client.run(__import__, "vitreo.ml.distributed")
         yield client, time.perf_counter() - start
@@ -88,7 +89,8 @@ def main() -> None:
     settings = Class2DSettings(nr_classes=k, nr_iter=4, particle_diameter=240, psi_step=12, offset_range=4,
                                offset_step=2, threads=1)
     report: dict[str, object] = {"workload": "D2D", "particles": n, "box": BOX, "classes": k, "iterations": 4,
-                                 "cpu_cores": torch.get_num_threads(), "device": "cpu"}
+                                 "cpu_cores": os.cpu_count(), "device": "cpu",
+                                 "load_average_before": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         star = simulated(work, n)
@@ -105,6 +107,7 @@ def main() -> None:
     report["speedup_dask_2x1_over_process_1x1"] = round(report["process_1x1"]["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
     report["speedup_dask_2x1_over_process_1x2"] = round(threads["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
     report["estep_speedup_dask_2x1_over_dask_1x1"] = round(one["estep_s"] / two["estep_s"], 2)  # type: ignore[index]
+    report["load_average_after"] = round(os.getloadavg()[0], 1)  # other work on the machine skews the times
     print(json.dumps(report))
 
 

@@ -23,6 +23,7 @@ def dask_client():
     """A LocalCluster of 2 worker processes of 1 thread each (as ``--dask local:2 --j 1``); skips
     without dask.distributed."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    from vitreo.em.dask_cluster import local_cluster
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         yield client

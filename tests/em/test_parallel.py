@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import square_or_die_once
 from vitreo.em.dask_cluster import DaskRequest, dask_client, jobqueue_cluster, read_dask_config
 from vitreo.em.parallel import DaskPool, ProcessPool
 from vitreo.io.errors import InputError
@@ -38,6 +39,13 @@ def test_dask_pool_gives_the_same_outcomes(dask_client) -> None:  # type: ignore
     assert outcomes(pool.map(square_root, ITEMS)) == EXPECTED
 
 
+def test_an_item_whose_worker_dies_is_computed_again(dask_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = str(tmp_path / "killed")
+    items = [(marker, float(x)) for x in range(4)]
+    assert outcomes(DaskPool(dask_client).map(square_or_die_once, items)) == {0: 0.0, 1: 1.0, 2: 4.0, 3: 9.0}
+    assert Path(marker).exists()  # one worker died on its first item
+
+
 def test_requests() -> None:
     assert not DaskRequest().wanted and not DaskRequest(cluster="none").wanted
     assert DaskRequest("local:3").local_workers() == 3
@@ -51,7 +59,7 @@ def test_requests() -> None:
 def test_unreachable_scheduler_is_one_clear_error() -> None:
     pytest.importorskip("distributed")
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
-        with dask_client(DaskRequest("tcp://127.0.0.1:9", workers=1)):
+        with dask_client(DaskRequest("tcp://127.0.0.1:9", workers=1, connect_timeout_s=1.0)):
             pass
 
 
