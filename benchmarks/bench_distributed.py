@@ -12,7 +12,8 @@ the workers' imports are reported apart):
 - ``dask_2x1``: a LocalCluster of 2 worker processes with 1 thread each.
 
 Reported per way: wall seconds of the whole run and of its E-steps (the part that is split over
-workers), peak memory of this process, and the largest difference of its class averages from
+workers), CPU seconds of this process and its workers (less sensitive than wall time to other
+work on the machine), peak memory of this process, and the largest difference of its class averages from
 ``process_1x1`` relative to their peak (the runs must agree up to the order of sums). Speed-ups
 of ``dask_2x1`` over ``dask_1x1`` and over ``process_1x2``. No GPU on this machine kind: the CUDA
 path (``--gpu`` ids per worker) is not timed here.
@@ -52,7 +53,7 @@ def simulated(work: Path, n: int) -> Path:
 
 
 @contextmanager
-def local_cluster(workers: int) -> Iterator[tuple[object, float]]:
+def started_cluster(workers: int) -> Iterator[tuple[object, float]]:
     """A LocalCluster of ``workers`` processes of 1 thread, with its workers' imports done; and
     the seconds that took."""
     from distributed import Client
@@ -64,15 +65,23 @@ def local_cluster(workers: int) -> Iterator[tuple[object, float]]:
         yield client, time.perf_counter() - start
 
 
-def classify(star: Path, out: Path, settings: Class2DSettings, client: object | None) -> tuple[Class2DResult, float]:
-    start = time.perf_counter()
+def cpu_seconds(client: object | None) -> float:
+    """CPU seconds used so far by this process and, with a client, by its workers."""
+    workers = client.run(time.process_time).values() if client is not None else ()  # type: ignore[attr-defined]
+    return time.process_time() + sum(workers)
+
+
+def classify(star: Path, out: Path, settings: Class2DSettings, client: object | None) -> tuple[Class2DResult, float, float]:
+    """The result, its wall seconds and the CPU seconds of this process and the workers."""
+    start, cpu = time.perf_counter(), cpu_seconds(client)
     with distributed_estep(client, threads=1) if client is not None else nullcontext():
         result = run_class2d(star, out / "run", settings, project_dir=star.parents[1])
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, cpu_seconds(client) - cpu
 
 
-def figures(result: Class2DResult, seconds: float, reference: Class2DResult | None) -> dict[str, float]:
-    row = {"wall_s": round(seconds, 1), "estep_s": round(sum(s.estep_seconds for s in result.iterations[1:]), 1),
+def figures(result: Class2DResult, seconds: float, cpu: float, reference: Class2DResult | None) -> dict[str, float]:
+    row = {"wall_s": round(seconds, 1), "cpu_s": round(cpu, 1),
+           "estep_s": round(sum(s.estep_seconds for s in result.iterations[1:]), 1),
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     if reference is not None:
         peak = float(np.abs(reference.classes).max())
@@ -94,14 +103,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         star = simulated(work, n)
-        reference, seconds = classify(star, work / "p11", settings, None)
-        report["process_1x1"] = figures(reference, seconds, None)
-        result, seconds = classify(star, work / "p12", Class2DSettings(**{**settings.__dict__, "threads": 2}), None)
-        report["process_1x2"] = figures(result, seconds, reference)
+        reference, seconds, cpu = classify(star, work / "p11", settings, None)
+        report["process_1x1"] = figures(reference, seconds, cpu, None)
+        result, seconds, cpu = classify(star, work / "p12", Class2DSettings(**{**settings.__dict__, "threads": 2}), None)
+        report["process_1x2"] = figures(result, seconds, cpu, reference)
         for workers in (1, 2):
-            with local_cluster(workers) as (client, startup):
-                result, seconds = classify(star, work / f"d{workers}", settings, client)
-            report[f"dask_{workers}x1"] = {**figures(result, seconds, reference), "cluster_startup_s": round(startup, 1)}
+            with started_cluster(workers) as (client, startup):
+                result, seconds, cpu = classify(star, work / f"d{workers}", settings, client)
+            report[f"dask_{workers}x1"] = {**figures(result, seconds, cpu, reference),
+                                          "cluster_startup_s": round(startup, 1)}
     two, one, threads = report["dask_2x1"], report["dask_1x1"], report["process_1x2"]
     report["speedup_dask_2x1_over_dask_1x1"] = round(one["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
     report["speedup_dask_2x1_over_process_1x1"] = round(report["process_1x1"]["wall_s"] / two["wall_s"], 2)  # type: ignore[index]
