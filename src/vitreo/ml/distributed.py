@@ -112,24 +112,23 @@ class EStepWorkers:
         index_of = {address: i for i, address in enumerate(addresses)}
         remote_particles = self._particles(particles)
         order = batch_order(state)
-        shards: dict[Any, tuple[int, int]] = {}  # future -> (part, particles)
+        shards: dict[Any, tuple[int, int]] = {}  # future -> (part, its number of particles)
         totals = []
         for p, (part, group) in enumerate(zip(parts, worker_groups(addresses, len(parts)))):
             ids = order if part.subset is None else order[torch.isin(order, part.subset.cpu())]
-            futures = []
+            futures = {}
             for s, (shard, address) in enumerate(zip(torch.tensor_split(ids, len(group)), group)):
-                if len(shard) == 0:
-                    continue
-                future = self.client.submit(
-                    run_shard, remote_particles, part.plan, state, shard, allowed_classes, shard_seed(generator, p, s),
-                    self.threads, self.gpu, index_of, self.scratch_dir, workers=[address], allow_other_workers=True,
-                    pure=False,
-                )
-                shards[future] = (p, len(shard))
-                futures.append(future)
+                if len(shard):
+                    future = self.client.submit(
+                        run_shard, remote_particles, part.plan, state, shard, allowed_classes,
+                        shard_seed(generator, p, s), self.threads, self.gpu, index_of, self.scratch_dir,
+                        workers=[address], allow_other_workers=True, pure=False,
+                    )
+                    futures[future] = (p, len(shard))
             if not futures:
                 raise ValueError("an E-step part has no particles")
-            totals.append(tree_sum(self.client, futures))
+            shards.update(futures)
+            totals.append(tree_sum(self.client, list(futures)))
         try:
             done = [0] * len(parts)
             for future in as_completed(list(shards)):
@@ -141,13 +140,18 @@ class EStepWorkers:
         finally:
             for future in [*shards, *totals]:
                 future.cancel()
-        new_state = state.copy()
-        for payload in payloads:
-            for name, value in payload["rows"].__dict__.items():
-                getattr(new_state, name)[payload["ids"]] = value.to(getattr(new_state, name))
-            timer.flops += payload["flops"]
-            timer.seconds += payload["seconds"]
-        return new_state, [payload["stats"] for payload in payloads]
+        return joined_state(state, payloads, timer), [payload["stats"] for payload in payloads]
+
+
+def joined_state(state: ParticleState, payloads: list[dict[str, Any]], timer: GemmTimer) -> ParticleState:
+    """``state`` with the rows of the payloads put in, and their GEMM figures added to ``timer``."""
+    new_state = state.copy()
+    for payload in payloads:
+        for name, value in payload["rows"].__dict__.items():
+            getattr(new_state, name)[payload["ids"]] = value.to(getattr(new_state, name))
+        timer.flops += payload["flops"]
+        timer.seconds += payload["seconds"]
+    return new_state
 
 
 def worker_groups(addresses: list[str], n_groups: int) -> list[list[str]]:
@@ -237,5 +241,5 @@ def load_payload(data: bytes, device: torch.device | str) -> dict[str, Any]:
     return torch.load(io.BytesIO(data), map_location=device, weights_only=False)
 
 
-__all__ = ["active_workers", "distributed_estep", "EStepWorkers", "worker_groups", "shard_seed", "portable",
+__all__ = ["active_workers", "distributed_estep", "EStepWorkers", "joined_state", "worker_groups", "shard_seed", "portable",
            "run_shard", "merge_payloads", "tree_sum"]
