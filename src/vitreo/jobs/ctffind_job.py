@@ -7,8 +7,8 @@ the diagnostic ``.ctf`` image, ``.txt``, ``_avrot.txt`` and ``_ctffind4.log``
 (``ctffind_outputs``). The CTFFIND executable option is accepted for RELION compatibility
 and ignored.
 
-Micrographs run in parallel (``nr_mpi`` worker processes, or Dask workers). A micrograph that cannot be
-fitted is reported and skipped; the job fails only when no micrograph has a result.
+Micrographs run in parallel (``nr_mpi`` worker processes, or Dask workers). A micrograph
+that cannot be fitted is reported and skipped; the job fails only when no micrograph has a result.
 Continue re-fits only micrographs without a log file (delete one log and continue to
 re-fit that micrograph). With ``use_given_ps`` but no rlnCtfPowerSpectrum in the input
 (e.g. imported micrographs), spectra are computed from the micrographs, with a note in the log.
