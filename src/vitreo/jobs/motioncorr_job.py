@@ -11,8 +11,8 @@ additional arguments also writes the aligned frames.
 
 Movies run in parallel (``nr_mpi`` worker processes, or Dask workers, of ``nr_threads``
 threads each). A movie that cannot be used (too few frames, gain or defect map of another size,
-unreadable file) is reported and skipped; the job fails only when no movie at all has a corrected micrograph.
-Continue processes only the movies without one.
+unreadable file) is reported and skipped; the job fails only when no movie at all has a
+corrected micrograph. Continue processes only the movies without one.
 """
 
 from __future__ import annotations
