@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,6 +75,8 @@ class EStepWorkers:
             raise ValueError(f"number of threads must be at least 1, not {threads}")
         self.client, self.threads, self.gpu, self.scratch_dir = client, threads, gpu, scratch_dir
         self._sent: tuple[ParticleSet, Any] | None = None
+        #: per E-step, the CPU seconds of each shard on its worker (for benchmarks: the critical path)
+        self.shard_cpu_seconds: list[list[float]] = []
 
     def addresses(self) -> list[str]:
         """The workers' addresses, sorted (their order numbers the GPUs), after at least one joined."""
@@ -140,6 +143,7 @@ class EStepWorkers:
         finally:
             for future in [*shards, *totals]:
                 future.cancel()
+        self.shard_cpu_seconds.append([cpu for payload in payloads for cpu in payload["cpu"]])
         return joined_state(state, payloads, timer), [payload["stats"] for payload in payloads]
 
 
@@ -192,12 +196,13 @@ def run_shard(
     index_of: dict[str, int],
     scratch_dir: str = "",
 ) -> bytes:
-    """The E-step of particles ``ids`` on this worker: its payload (statistics, ids, new rows, GEMM figures)."""
+    """The E-step of particles ``ids`` on this worker: its payload (statistics, ids, new rows, GEMM
+    figures, CPU seconds)."""
     from distributed import get_worker
 
     device = worker_device(gpu, index_of.get(get_worker().address, 0))
     particles = local_particles(particles, scratch_dir)
-    previous = torch.get_num_threads()
+    previous, cpu = torch.get_num_threads(), time.process_time()
     torch.set_num_threads(threads)
     try:
         timer = GemmTimer()
@@ -206,18 +211,19 @@ def run_shard(
         generator = torch.Generator().manual_seed(seed)
         new = expectation.run(particles, state, stats, generator, subset=ids, allowed_classes=allowed_classes)
         return save_payload({"stats": stats, "ids": ids, "rows": state_rows(new, ids), "flops": timer.flops,
-                             "seconds": timer.seconds})
+                             "seconds": timer.seconds, "cpu": [time.process_time() - cpu]})
     finally:
         torch.set_num_threads(previous)
 
 
 def merge_payloads(first: bytes, second: bytes) -> bytes:
-    """Two shards' payloads as one: statistics summed, rows joined, GEMM figures added."""
+    """Two shards' payloads as one: statistics summed, rows and shard CPU times joined, GEMM figures added."""
     a, b = load_payload(first, "cpu"), load_payload(second, "cpu")
     add_statistics(a["stats"], b["stats"])
     rows = {name: torch.cat([value, getattr(b["rows"], name)]) for name, value in a["rows"].__dict__.items()}
     return save_payload({"stats": a["stats"], "ids": torch.cat([a["ids"], b["ids"]]), "rows": ParticleState(**rows),
-                         "flops": a["flops"] + b["flops"], "seconds": a["seconds"] + b["seconds"]})
+                         "flops": a["flops"] + b["flops"], "seconds": a["seconds"] + b["seconds"],
+                         "cpu": a["cpu"] + b["cpu"]})
 
 
 def tree_sum(client: Any, futures: list[Any]) -> Any:
