@@ -70,9 +70,11 @@ def assert_same_class2d(found: Class2DResult, expected: Class2DResult) -> None:
 
 
 def shard_workers(client, run) -> set[str]:  # type: ignore[no-untyped-def]
-    """Run ``run()`` and return the workers on which E-step shards ran."""
+    """Run ``run()`` with both workers up (one may be restarting after a fault test) and return the
+    workers on which E-step shards ran."""
     from distributed import get_task_stream
 
+    client.wait_for_workers(2, timeout=120)
     with get_task_stream(client) as stream:
         run()
     return {task["worker"] for task in stream.data if task["key"].startswith("run_shard")}
