@@ -16,3 +16,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A LocalCluster of 2 worker processes of 1 thread each (as ``--dask local:2 --j 1``); skips
+    without dask.distributed."""
+    distributed = pytest.importorskip("distributed")
+    from vitreo.em.dask_cluster import local_cluster
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        yield client

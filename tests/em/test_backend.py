@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vitreo.em import backend
-from vitreo.em.backend import Backend, complex_dtype_for, parse_devices, randn_like, set_threads
+from vitreo.em.backend import Backend, complex_dtype_for, parse_devices, randn_like, set_threads, worker_device
 
 
 @pytest.fixture
@@ -46,6 +46,27 @@ def test_cpu_strings():
 )
 def test_gpu_strings(spec, expected):
     assert parse_devices(spec) == [torch.device("cuda", i) for i in expected]
+
+
+@pytest.mark.usefixtures("two_gpus")
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("0:1:0:1", [0, 1, 0, 1, 0]),  # RELION: one entry per rank, used in turn
+        ("1", [1, 1, 1, 1, 1]),
+        ("0,1:1", [0, 1, 0, 1, 0]),  # a rank's comma list: its first GPU
+        ("", [0, 1, 0, 1, 0]),  # every visible GPU, in turn
+        ("cuda:1", [1, 1, 1, 1, 1]),
+    ],
+)
+def test_worker_devices(spec, expected):
+    assert [worker_device(spec, i) for i in range(5)] == [torch.device("cuda", i) for i in expected]
+
+
+def test_worker_devices_on_cpu(no_gpu):
+    assert worker_device(None, 3) == torch.device("cpu") == worker_device("cpu", 0)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        worker_device("0:1", 1)
 
 
 @pytest.mark.usefixtures("two_gpus")

@@ -17,14 +17,16 @@ from vitreo.jobs.registry import find_spec
 MOVIES = "Import/job001/movies.star"
 
 
-def run_job(kind: str, job: str, values: dict[str, str], is_continue: bool = False) -> Path:
-    """Run a job type in the current directory (the project) and return its directory."""
+def run_job(kind: str, job: str, values: dict[str, str], is_continue: bool = False, client: object = None) -> Path:
+    """Run a job type in the current directory (the project) and return its directory; with a Dask
+    ``client``, on its workers."""
     spec = find_spec(kind)
     params = spec.params(values)
     spec.validate(params)
     job_dir = Path(job)
     job_dir.mkdir(parents=True, exist_ok=True)
-    spec.run(job_dir, params, JobContext(job_dir, params, is_continue=is_continue, log=logging.getLogger("test")))
+    with JobContext(job_dir, params, is_continue=is_continue, log=logging.getLogger("test"), dask_client=client) as ctx:
+        spec.run(job_dir, params, ctx)
     return job_dir
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vitreo.cli.job_args import options_help, parse_job_args
+from vitreo.jobs.cli_aliases import expand_aliases
 from vitreo.jobs.registry import all_specs, find_spec, spec_for_label
 from vitreo.jobs.spec import JobSpec
 from vitreo.pipeline.autorun import autorun
@@ -56,7 +57,7 @@ def _job_request(job_type: str | None, from_file: Path | None, args: list[str]) 
         values = dict(params)
     if spec is None:
         raise ValueError("give a job type (or --from job.star); `vitreo run --help` lists them")
-    values.update(parse_job_args(args))
+    values.update(expand_aliases(spec, parse_job_args(args)))
     return spec, values
 
 

@@ -51,6 +51,21 @@ def parse_devices(spec: str | None) -> list[torch.device]:
     return [torch.device("cuda", i) for i in ids]
 
 
+def worker_device(spec: str | None, index: int) -> torch.device:
+    """The device of worker ``index`` (0-based) from a RELION ``--gpu`` value: None → CPU; colons
+    separate the workers' entries, used in turn ("0:1:0:1": workers 0 and 2 on GPU 0, 1 and 3 on
+    GPU 1); a worker takes the first id of a comma list ("0,1:2,3", RELION's GPUs of one rank's
+    threads); an empty value spreads the workers over every visible GPU."""
+    text = "cpu" if spec is None else spec.strip().strip('"').strip("'").replace(" ", "")
+    if text == "cpu" or text.startswith("cuda:"):
+        return parse_devices(text)[0]
+    if text in ("", "cuda"):
+        _require_cuda(spec)
+        return torch.device("cuda", index % max(1, torch.cuda.device_count()))
+    entries = text.split(":")
+    return parse_devices(entries[index % len(entries)].split(",")[0])[0]
+
+
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Standard normal noise with x's shape, dtype and device, drawn from ``generator`` on the
     generator's own device (so a CPU generator gives the same numbers for CPU and CUDA tensors)."""

@@ -6,6 +6,11 @@ comes back as soon as it is done, in completion order, as (index, result) or (in
 exception): one bad item never stops the others. Workers are started with ``spawn`` (torch
 and ``fork`` do not mix); ``function`` and the items must be picklable (module-level
 functions or dataclass instances).
+
+Jobs map through an executor chosen from their options: :class:`ProcessPool` (``run_items``
+on this machine) or :class:`DaskPool` (the workers of a ``distributed.Client``, where a task
+whose worker is lost is run again on another). Both have ``map(function, items, threads=None)``
+with the outcomes above.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -63,6 +69,77 @@ def run_items(function: Callable[[T], R], items: Sequence[T], workers: int = 1,
             raise
 
 
+class ItemExecutor(Protocol):
+    """Maps a function over items (see the module docstring)."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def map(self, function: Callable[[T], R], items: Sequence[T],
+            threads: int | None = None) -> Iterator[tuple[int, R | BaseException]]: ...
+
+
+@dataclass(frozen=True)
+class ProcessPool:
+    """``workers`` spawned processes on this machine (one: this process), ``threads`` torch
+    threads each (None: the CPUs shared equally)."""
+
+    workers: int = 1
+    threads: int | None = None
+
+    def map(self, function: Callable[[T], R], items: Sequence[T],
+            threads: int | None = None) -> Iterator[tuple[int, R | BaseException]]:
+        """:func:`run_items` over the pool; ``threads`` overrides the pool's."""
+        return run_items(function, items, self.workers, threads or self.threads)
+
+
+@dataclass(frozen=True)
+class DaskPool:
+    """The workers of a Dask ``client``, each task with ``threads`` torch threads, run in
+    ``directory`` (default: this process's working directory, the project: relative file names
+    then mean the same on the workers, given a shared file system)."""
+
+    client: Any
+    threads: int = 1
+    directory: str = field(default_factory=os.getcwd)
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info()["workers"]))
+
+    def map(self, function: Callable[[T], R], items: Sequence[T],
+            threads: int | None = None) -> Iterator[tuple[int, R | BaseException]]:
+        """Submit every item; outcomes in completion order. A task that keeps killing its
+        workers (Dask's KilledWorker) comes back as that item's exception."""
+        from distributed import as_completed as dask_completed
+
+        count = threads or self.threads
+        futures = {self.client.submit(call_in, self.directory, function, item, count, pure=False): index
+                   for index, item in enumerate(items)}
+        try:
+            for future in dask_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as err:  # lost workers, or an error while unpickling
+                    outcome = err
+                yield futures[future], outcome
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def call_in(directory: str, function: Callable[[T], R], item: T, threads: int) -> R | BaseException:
+    """``function(item)`` in ``directory`` with ``threads`` torch threads, its exception returned (on a worker)."""
+    previous = torch.get_num_threads(), os.getcwd()
+    torch.set_num_threads(threads)
+    os.chdir(directory)
+    try:
+        return _call(function, item)
+    finally:
+        torch.set_num_threads(previous[0])
+        os.chdir(previous[1])
+
+
 def results(outcomes: Iterator[tuple[int, R | BaseException]]) -> Iterator[tuple[int, R]]:
     """The outcomes of :func:`run_items` for callers whose items report their own errors: an
     exception that still comes back is a bug, raised here."""
@@ -72,4 +149,4 @@ def results(outcomes: Iterator[tuple[int, R | BaseException]]) -> Iterator[tuple
         yield index, outcome
 
 
-__all__ = ["run_items", "results"]
+__all__ = ["run_items", "results", "ItemExecutor", "ProcessPool", "DaskPool", "call_in"]

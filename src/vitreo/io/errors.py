@@ -20,3 +20,7 @@ class InputError(Exception):
         if line is not None:
             where = f"{where}, line {line}" if where else f"line {line}"
         super().__init__(f"{where}: {problem}" if where else problem)
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str | None, str, int | None]]:
+        """Pickled with its own arguments, so that it crosses process boundaries (worker pools, Dask)."""
+        return (type(self), (self.path, self.problem, self.line))

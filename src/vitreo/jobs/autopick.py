@@ -6,8 +6,8 @@ rlnAnglePsi), the index ``autopick.star`` (data_coordinate_files), ``summary.sta
 mean FOM per micrograph) and ``logfile.pdf``; with "Write FOM maps" also
 ``Movies/<name>_autopick_fom.mrcs``. Template picking also keeps its references
 (``references.star`` / ``.mrcs``, in the contrast of extracted particles; rlnClassNumber indexes
-them), which Sort can compare the extracted particles with. Micrographs are picked in ``nr_mpi``
-worker processes. Continuing picks only micrographs without a coordinate file, unless FOM maps are read or
+them), which Sort can compare the extracted particles with. Micrographs are picked by
+``ctx.executor`` (``nr_mpi`` processes, or Dask workers). Continuing picks only micrographs without a coordinate file, unless FOM maps are read or
 written (then all are re-picked, as RELION does). A micrograph that cannot be picked is
 reported and the others are still picked; the job then fails, and continuing retries it.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitreo.em.parallel import results as item_results, run_items
+from vitreo.em.parallel import results as item_results
 from vitreo.em.backend import parse_devices
 from vitreo.io.coords import coordinate_file_for, read_coordinates
 from vitreo.io.errors import InputError
@@ -158,19 +158,18 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     task = AutopickTask(picker, read_maps, write_maps, STAR_VERSION, str(device))
     if references is not None:
         write_references(job_dir / REFERENCES_STACK, job_dir / REFERENCES, references, STAR_VERSION)
-    results = _pick_all(task, todo, params, ctx)
+    results = _pick_all(task, todo, ctx)
     _write_outputs(job_dir, micrographs, coordinates, results, ctx)
     failed = [r for r in results if r.error]
     if failed:
         raise InputError(None, f"{len(failed)} micrograph(s) could not be picked (the others were): {failed[0].error}")
 
 
-def _pick_all(task: AutopickTask, todo: list, params: Params, ctx: JobContext) -> list[PickResult]:
+def _pick_all(task: AutopickTask, todo: list, ctx: JobContext) -> list[PickResult]:
     ctx.progress.start("auto-picking", len(todo))
-    workers = params.integer("nr_mpi")
     results: list[PickResult] = []
     notes: set[str] = set()
-    for _, result in item_results(run_items(task, todo, workers)):
+    for _, result in item_results(ctx.executor.map(task, todo)):
         ctx.check_abort()
         results.append(result)
         if result.error:

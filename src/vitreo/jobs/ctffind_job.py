@@ -7,8 +7,8 @@ the diagnostic ``.ctf`` image, ``.txt``, ``_avrot.txt`` and ``_ctffind4.log``
 (``ctffind_outputs``). The CTFFIND executable option is accepted for RELION compatibility
 and ignored.
 
-Micrographs run in parallel (``nr_mpi`` worker processes). A micrograph that cannot be
-fitted is reported and skipped; the job fails only when no micrograph has a result.
+Micrographs run in parallel (``nr_mpi`` worker processes, or Dask workers). A micrograph
+that cannot be fitted is reported and skipped; the job fails only when no micrograph has a result.
 Continue re-fits only micrographs without a log file (delete one log and continue to
 re-fit that micrograph). With ``use_given_ps`` but no rlnCtfPowerSpectrum in the input
 (e.g. imported micrographs), spectra are computed from the micrographs, with a note in the log.
@@ -30,7 +30,6 @@ from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.preprocess.ctf_estimation import CtfSettings
 from vitreo.preprocess.ctf_model import Optics
-from vitreo.em.parallel import run_items
 
 IO_TAB, CTFFIND_TAB = "I/O", "CTFFIND-4.1"
 CTFFIND_MICS = "MicrographGroupMetadata.star.relion.ctf"
@@ -146,10 +145,10 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
         scope = Optics(float(optics_row["rlnVoltage"]), float(optics_row["rlnSphericalAberration"]),
                        float(optics_row["rlnAmplitudeContrast"]))
         tasks.append(MicrographTask(image, use_ps, pixel, root, ctf_settings(params, scope)))
-    workers = params.integer("nr_mpi")
+    workers = ctx.executor.workers
     ctx.log.info(" Estimating the CTF of %d micrograph(s) (%d done before) with %d process(es)", len(tasks),
                  len(images) - len(tasks), workers)
-    failures = _fit_all(tasks, workers, ctx)
+    failures = _fit_all(tasks, ctx)
     groups = [int(g) for g in table["rlnOpticsGroup"]]
     done, missing = ctf_rows(micrographs, groups, roots, images if use_no_dw else None, params.flag("do_phaseshift"))
     if not done:
@@ -162,10 +161,10 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     ctx.log.info(" Written %s", job_dir / "logfile.pdf")
 
 
-def _fit_all(tasks: list[MicrographTask], workers: int, ctx: JobContext) -> int:
+def _fit_all(tasks: list[MicrographTask], ctx: JobContext) -> int:
     ctx.progress.start("CTF estimation", len(tasks))
     failures = 0
-    for index, outcome in run_items(process_micrograph, tasks, workers, 1):
+    for index, outcome in ctx.executor.map(process_micrograph, tasks, 1):
         task = tasks[index]
         if isinstance(outcome, MicrographOutcome):
             ctx.log.info(" %s: defocus %.0f, %.0f Å; fit to %.1f Å", task.image, outcome.defocus_u,

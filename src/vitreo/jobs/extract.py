@@ -5,7 +5,7 @@ Inputs: the micrographs (with CTFs and optics) and either picked coordinates (an
 (their offsets reset, kept, or used to re-centre them; :mod:`vitreo.picking.reextract`).
 Outputs: ``Movies/<name>.mrcs`` stacks and ``Movies/<name>_extract.star`` rows per micrograph,
 ``particles.star`` (optics + particles) and, when re-extracting, the index ``extractpick.star``.
-Micrographs are extracted in ``nr_mpi`` worker processes. Coordinates outside a micrograph are
+Micrographs are extracted by ``ctx.executor`` (``nr_mpi`` processes, or Dask workers). Coordinates outside a micrograph are
 reported and skipped, as are boxes crossing its edge (counted) and empty coordinate files; the
 other particles are still extracted. Continuing extracts only micrographs not done before.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitreo.em.parallel import results as item_results, run_items
+from vitreo.em.parallel import results as item_results
 from vitreo.io.coords import coordinate_file_for, read_coordinates
 from vitreo.io.errors import InputError
 from vitreo.io.optics import with_optics
@@ -163,7 +163,7 @@ def _reextraction(params: Params, micrographs: MicrographTable) -> list[tuple[Mi
 def _extract_all(task: ExtractTask, todo: list, params: Params, ctx: JobContext) -> list[ExtractResult]:
     ctx.progress.start("extracting particles", len(todo))
     results = []
-    for _, result in item_results(run_items(task, todo, params.integer("nr_mpi"))):
+    for _, result in item_results(ctx.executor.map(task, todo)):
         ctx.check_abort()
         results.append(result)
         if result.error:

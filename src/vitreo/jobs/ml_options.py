@@ -14,7 +14,7 @@ Option groups (each returns a tuple of :class:`JobOption`, in RELION's GUI order
     compute_options(pad1=False, gridding=False, pool_default="3")
         do_parallel_discio, nr_pool, [do_pad1], [skip_gridding], do_preread_images,
         scratch_dir, do_combine_thru_disc, use_gpu, gpu_ids                     (tab Compute)
-    ml_running_options()                    nr_mpi, nr_threads and the queue options (tab Running)
+    ml_running_options()                    nr_mpi, nr_threads, the Dask and queue options (tab Running)
 
 Glue from parameters to the engine::
 
@@ -28,7 +28,8 @@ Glue from parameters to the engine::
     with engine_run(job_dir, params, ctx, "Class2D", use_ctf=True) as engine:
         ...                                 all of the above for one engine call: engine.fn_cont (checked,
                                             required when continuing), .source, .load, .progress, .log;
-                                            the progress is finished when the block ends
+                                            E-steps on the job's Dask workers (estep_workers); the
+                                            progress is finished when the block ends
     require_inputs(params, "classify", reference=True)   validate: fn_img (and fn_ref) unless fn_cont
     ml_job_spec(directory=..., ...)         a JobSpec continued from an _optimiser.star (fn_cont)
 
@@ -165,8 +166,9 @@ def compute_options(pad1: bool = False, gridding: bool = False, pool_default: st
     """The Compute tab; ``pad1`` adds do_pad1 and ``gridding`` skip_gridding (3D job types)."""
     options = [
         JobOption("do_parallel_discio", "Use parallel disc I/O?", "Yes", _YES_NO, COMPUTE,
-                  "Kept for RELION compatibility (vitreo runs one process, which reads the images).",
-                  on_continue=True),
+                  "Kept for RELION compatibility: this process reads the images and sends them once to each "
+                  "worker (pre-read images are then held by every worker; streamed ones are read by the workers "
+                  "from the same files).", on_continue=True),
         JobOption("nr_pool", "Number of pooled particles:", pool_default, _NUM, COMPUTE,
                   "Particles read and processed together (RELION's --pool). vitreo sizes its E-step batches "
                   "so that each score block fits a fixed memory bound; this value is recorded.",
@@ -346,7 +348,7 @@ def engine_run(job_dir: str | os.PathLike[str], params: Params, ctx: JobContext,
     if ctx.is_continue and fn_cont is None:
         article = "an" if job_name[:1] in "AEIOU" else "a"
         raise InputError(None, f"continuing {article} {job_name} job needs the _optimiser.star to continue from (fn_cont)")
-    with particle_loader(compute, ctx.log, job_dir) as load:
+    with particle_loader(compute, ctx.log, job_dir) as load, estep_workers(ctx, compute):
         yield EngineRun(
             compute=compute,
             fn_cont=fn_cont,
@@ -357,6 +359,22 @@ def engine_run(job_dir: str | os.PathLike[str], params: Params, ctx: JobContext,
         )
     assert ctx.progress is not None
     ctx.progress.finish()
+
+
+@contextmanager
+def estep_workers(ctx: JobContext, compute: MlCompute) -> Iterator[None]:
+    """Inside the block the engine's E-steps run on the job's Dask workers (``dask`` options, or
+    nr_mpi > 1: a LocalCluster of nr_mpi workers), each with ``compute``'s threads, GPU ids and
+    scratch directory; without workers, in this process."""
+    client = ctx.client(mpi_as_local=True)
+    if client is None:
+        yield
+        return
+    from vitreo.ml.distributed import distributed_estep
+
+    with distributed_estep(client, compute.threads, compute.device, compute.scratch_dir) as workers:
+        ctx.log.info(" E-steps on %d Dask worker(s) of %d thread(s) each", len(workers.addresses()), compute.threads)
+        yield
 
 
 def require_inputs(params: Params, verb: str, reference: bool = False) -> None:
@@ -379,5 +397,5 @@ __all__ = [
     "input_options", "ctf_options", "iterations_option", "tau_fudge_option", "mask_options", "highres_option",
     "alignment_option", "offset_options", "compute_options", "ml_running_options",
     "MlCompute", "compute_settings", "common_settings", "continue_from", "ParticleLoader", "particle_loader",
-    "engine_progress", "EngineRun", "engine_run", "require_inputs", "ml_job_spec",
+    "engine_progress", "EngineRun", "engine_run", "estep_workers", "require_inputs", "ml_job_spec",
 ]

@@ -9,10 +9,10 @@ corrected_micrographs.star and logfile.pdf (``motioncorr_outputs``). The MotionC
 job.star files load, and ignored: there is no external program. ``--save_movies`` in the
 additional arguments also writes the aligned frames.
 
-Movies run in parallel (``nr_mpi`` worker processes of ``nr_threads`` threads each). A movie
-that cannot be used (too few frames, gain or defect map of another size, unreadable file) is
-reported and skipped; the job fails only when no movie at all has a corrected micrograph.
-Continue processes only the movies without one.
+Movies run in parallel (``nr_mpi`` worker processes, or Dask workers, of ``nr_threads``
+threads each). A movie that cannot be used (too few frames, gain or defect map of another size,
+unreadable file) is reported and skipped; the job fails only when no movie at all has a
+corrected micrograph. Continue processes only the movies without one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.preprocess.motion_correction import MotionSettings
 from vitreo.preprocess.motion_files import MovieNames
 from vitreo.preprocess.movie_frames import DetectorCorrection
-from vitreo.em.parallel import run_items
 
 IO_TAB, MOTION_TAB = "I/O", "Motion"
 GAIN_ROTATIONS = ("No rotation (0)", "90 degrees (1)", "180 degrees (2)", "270 degrees (3)")
@@ -201,7 +200,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     if not params.flag("do_own_motioncor"):
         ctx.log.info(" vitreo has no MotionCor2 wrapper: using its own implementation")
     device = _device(params)
-    threads, workers = params.integer("nr_threads"), params.integer("nr_mpi")
+    threads, workers = params.integer("nr_threads"), ctx.executor.workers
     tasks = []
     for movie, row in zip(movies, rows):
         root = output_root(str(job_dir), movie)
@@ -212,7 +211,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
                                device, threads))
     ctx.log.info(" Correcting beam-induced motion of %d movie(s) (%d done before) on %s with %d process(es) x %d "
                  "thread(s)", len(tasks), len(movies) - len(tasks), device, workers, threads)
-    failures = _correct_all(tasks, workers, threads, ctx)
+    failures = _correct_all(tasks, threads, ctx)
     ctx.check_abort()
     done, traces = corrected_rows(job_dir, movies, groups)
     if not done:
@@ -226,11 +225,11 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     ctx.log.info(" Written %s", job_dir / "logfile.pdf")
 
 
-def _correct_all(tasks: list[MovieTask], workers: int, threads: int, ctx: JobContext) -> int:
+def _correct_all(tasks: list[MovieTask], threads: int, ctx: JobContext) -> int:
     """Run the tasks, logging each outcome; returns the number of failed movies."""
     ctx.progress.start("motion correction", len(tasks))
     failures = 0
-    for index, outcome in run_items(process_movie, tasks, workers, threads):
+    for index, outcome in ctx.executor.map(process_movie, tasks, threads):
         task = tasks[index]
         if isinstance(outcome, MovieOutcome):
             ctx.log.info(" %s -> %s (drift %.2f px, %d hot pixels, local model %s)", task.movie, outcome.micrograph,

@@ -6,6 +6,10 @@ RELION_QSUB_COMMAND (``sbatch``), RELION_QSUB_TEMPLATE (the submission script
 template), RELION_MINIMUM_DEDICATED (1), RELION_QSUB_NRMPI / RELION_QSUB_NRTHREADS (1),
 and RELION_QSUB_EXTRA_COUNT with RELION_QSUB_EXTRAi (label), RELION_QSUB_EXTRAi_DEFAULT
 and RELION_QSUB_EXTRAi_HELP for extra template variables ``XXXextraiXXX``.
+
+Jobs with MPI processes also get vitreo's Dask options (``dask``, ``dask_cluster``,
+``dask_config``; defaults from VITREO_DASK, VITREO_DASK_CLUSTER and VITREO_DASK_CONFIG): their
+processes are then Dask workers, see :mod:`vitreo.em.dask_cluster`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from vitreo.em.dask_cluster import CLUSTER_CLASSES, NO_CLUSTER
 from vitreo.jobs.options import JobOption, OptionKind
 
 TAB = "Running"
@@ -38,6 +43,8 @@ def running_options(has_mpi: bool, has_threads: bool) -> tuple[JobOption, ...]:
         options.append(JobOption("nr_threads", "Number of threads:", _env("RELION_QSUB_NRTHREADS", "1"),
                                  OptionKind.NUMBER, TAB, "Number of CPU threads per process.", minimum=1,
                                  on_continue=True))
+    if has_mpi:
+        options += dask_options()
     options += [
         JobOption("do_queue", "Submit to queue?", _env_flag("RELION_QUEUE_USE"), OptionKind.BOOLEAN, TAB,
                   "If Yes, the job is submitted to a queue with the submission command and template below; "
@@ -66,6 +73,27 @@ def running_options(has_mpi: bool, has_threads: bool) -> tuple[JobOption, ...]:
     return tuple(options)
 
 
+def dask_options() -> list[JobOption]:
+    """vitreo's Dask options: a scheduler or LocalCluster, or a queue cluster and its configuration."""
+    return [
+        JobOption("dask", "Dask scheduler:", _env("VITREO_DASK", ""), OptionKind.TEXT, TAB,
+                  "Run the processes as Dask workers: 'local:N' starts a LocalCluster of N worker processes on "
+                  "this machine ('local': nr_mpi of them); an address (tcp://host:8786) uses a running "
+                  "dask.distributed scheduler and its workers. Empty: nr_mpi processes here, without Dask. Each "
+                  "worker uses the number of threads above; GPU ids are shared out over the workers as RELION "
+                  "does over its MPI ranks. Default: environment variable VITREO_DASK.", on_continue=True),
+        JobOption("dask_cluster", "Dask queue cluster:", _env("VITREO_DASK_CLUSTER", NO_CLUSTER), OptionKind.RADIO,
+                  TAB, "Start nr_mpi Dask workers as jobs of this queue system (dask-jobqueue), configured by the "
+                  "file below; the job itself runs here (or through the submission script above) and sends them "
+                  "its work. Default: environment variable VITREO_DASK_CLUSTER.",
+                  choices=(NO_CLUSTER, *CLUSTER_CLASSES), on_continue=True),
+        JobOption("dask_config", "Dask cluster configuration:", _env("VITREO_DASK_CONFIG", ""), OptionKind.FILE, TAB,
+                  "A YAML file in dask-jobqueue's format, e.g. 'jobqueue: {slurm: {cores: 8, memory: 32GB, queue: "
+                  "gpu, walltime: \"04:00:00\"}}'. Default: environment variable VITREO_DASK_CONFIG.",
+                  pattern="YAML files (*.{yaml,yml})", on_continue=True),
+    ]
+
+
 def _extra_options() -> list[JobOption]:
     """``qsub_extraN`` options for each RELION_QSUB_EXTRAi set in the environment."""
     try:
@@ -84,4 +112,4 @@ def _extra_options() -> list[JobOption]:
     return extras
 
 
-__all__ = ["running_options", "TAB"]
+__all__ = ["running_options", "dask_options", "TAB"]

@@ -17,12 +17,12 @@ import torch
 from vitreo.em.geometry import euler_to_matrix, rotation_angle
 from vitreo.ml.accuracy import expected_accuracies
 from vitreo.ml.batch import ImageOptions
-from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid
+from vitreo.ml.estep_plan import EStepPart, EStepPlan, expect_parts
+from vitreo.ml.expectation import EStepOptions, SearchGrid
 from vitreo.ml.maximisation import MStepOptions, PostProcess, maximise
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.scoring import GemmTimer
-from vitreo.ml.statistics import SufficientStatistics
 
 
 @dataclass(frozen=True)
@@ -95,20 +95,19 @@ def run_iteration(
     particle within one class only (RELION's random seeds of 3D classification)."""
     start = time.perf_counter()
     timer = GemmTimer()
-    expectation = Expectation(model, setup.grid, setup.image_options, setup.estep, setup.device, timer)
-    stats = SufficientStatistics(
-        model.n_classes, model.ndim, model.box, expectation.pixels, particles.n_groups, len(particles),
-        expectation.n_references, setup.padding, setup.device, setup.symmetry,
-    )
+    plan = EStepPlan(model, setup.grid, setup.image_options, setup.estep, setup.padding, setup.symmetry)
 
     def report(done: int) -> None:
         if progress is not None:
             progress(ProgressEvent(iteration, n_iterations, "expectation", done, len(particles)))
 
     if seeds is None:
-        new_state = expectation.run(particles, state, stats, generator, report, allowed_classes=allowed_classes)
+        part = EStepPart(plan, None, report)
+        new_state, (stats,) = expect_parts([part], particles, state, generator, setup.device, timer, allowed_classes)
         mstep = setup.mstep
     else:
+        expectation = plan.expectation(setup.device, timer)
+        stats = plan.statistics(expectation, particles, setup.device)
         expectation.assign(particles, state, seeds, stats, generator)
         report(len(particles))
         new_state = state.copy()

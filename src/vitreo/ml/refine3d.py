@@ -49,7 +49,8 @@ from vitreo.ml.driver import (
     start_run,
     state_rows,
 )
-from vitreo.ml.expectation import EStepOptions, Expectation, SearchGrid
+from vitreo.ml.estep_plan import EStepPart, EStepPlan, expect_parts
+from vitreo.ml.expectation import EStepOptions, SearchGrid
 from vitreo.ml.files import STAR_VERSION, OptimiserInfo, data_blocks, write_iteration, write_model
 from vitreo.ml.half_sets import half_map_fsc, random_subsets
 from vitreo.ml.maximisation import MStepOptions, maximise
@@ -294,16 +295,10 @@ def _expect_halves(
 ) -> tuple[ParticleState, list[_HalfStep]]:
     """E-step of each half-set against its own model; the new state of all particles and, per
     half, its statistics and unregularised reconstruction."""
-    new_state = state.copy()
-    steps = []
-    for h, ids in enumerate(halves):
-        expectation = Expectation(models[h], grid, image_options, estep, device, timer)
-        stats = SufficientStatistics(
-            1, 3, particles.box, expectation.pixels, particles.n_groups, len(particles), expectation.n_references,
-            2.0, device, symmetry,
-        )
-        new_state = expectation.run(particles, new_state, stats, generator, progress_of(h), subset=ids)
-        steps.append(_HalfStep(stats, stats.backprojectors[0].reconstruct(method="division").cpu()))
+    parts = [EStepPart(EStepPlan(models[h], grid, image_options, estep, 2.0, symmetry), ids, progress_of(h))
+             for h, ids in enumerate(halves)]
+    new_state, statistics = expect_parts(parts, particles, state, generator, device, timer)
+    steps = [_HalfStep(stats, stats.backprojectors[0].reconstruct(method="division").cpu()) for stats in statistics]
     return new_state, steps
 
 

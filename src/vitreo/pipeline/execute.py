@@ -92,6 +92,7 @@ def run_job(project: Project, name: str) -> Status:
 def _run_guarded(project: Project, name: str, job_dir: Path) -> tuple[Status, Sequence[OutputNode]]:
     """Run the job's ``run()``; every way it can end becomes a status (errors go to run.err)."""
     watcher = _AbortWatcher(job_dir)
+    ctx: JobContext | None = None
     try:
         job = read_job_star(job_dir / JOB_STAR)
         process = project.read().process(name)
@@ -121,6 +122,8 @@ def _run_guarded(project: Project, name: str, job_dir: Path) -> tuple[Status, Se
         return Status.FAILED, ()
     finally:
         watcher.stop()
+        if ctx is not None:
+            ctx.close()  # the job's Dask client and cluster, if it opened one
 
 
 def _warn_missing_outputs(project: Project, name: str, log: logging.Logger) -> None:

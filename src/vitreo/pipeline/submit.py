@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vitreo.jobs.cli_aliases import expand_aliases
 from vitreo.jobs.node_types import accepts
 from vitreo.jobs.options import Params
 from vitreo.jobs.registry import spec_for_label
@@ -88,7 +89,7 @@ def continue_job(project: Project, reference: str, changes: Mapping[str, str]) -
         spec = spec_of(process)
         job_dir = project.path(process.name)
         params, _ = params_from_values(spec, read_job_star(job_dir / JOB_STAR).values)
-        for name, value in changes.items():
+        for name, value in expand_aliases(spec, changes).items():
             option = spec.option(name)
             new = option.normalise(value)
             if new != params[name] and not (option.on_continue or name == spec.continue_option):
