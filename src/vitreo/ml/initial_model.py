@@ -293,7 +293,8 @@ def _setup(
         image_mask=image_options.mask if image_options.background == "zero" else None,
         update_norm=False,
     )
-    return IterationSetup(grid, image_options, estep, mstep, post_process, device)
+    # accuracies steer auto-refine only: the SGD model files report them as unknown (999)
+    return IterationSetup(grid, image_options, estep, mstep, post_process, device, accuracies=False)
 
 
 def _post_process(mask: torch.Tensor | None, symmetry: str) -> Callable[[torch.Tensor], torch.Tensor]:

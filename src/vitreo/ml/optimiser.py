@@ -74,6 +74,7 @@ class IterationSetup:
     device: torch.device | str = "cpu"
     padding: float = 2.0
     symmetry: str = "C1"  # point group of 3D references, imposed in the reconstruction
+    accuracies: bool = True  # estimate the expected accuracies (rlnAccuracyRotations, ...) after the M-step
 
 
 def run_iteration(
@@ -118,7 +119,7 @@ def run_iteration(
     estep_seconds = time.perf_counter() - start
     new_model = maximise(model, stats, new_state, mstep, setup.post_process)
     summarise_model(new_model, new_state, seeds is None)
-    if seeds is None:
+    if seeds is None and setup.accuracies:
         new_model.accuracy_rotations, new_model.accuracy_translations = expected_accuracies(
             new_model, particles, torch.arange(len(particles)), new_state, setup.image_options,
             generator or torch.Generator().manual_seed(iteration), setup.device,
