@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--offset-step", type=float, default=2.0, help="pixels, coarse (fine: half)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--halflife", type=float, default=-1.0, help="sgd_sigma2fudge_halflife, particles (<= 0: off)")
+    parser.add_argument("--halflife", type=float, default=1000.0,
+                        help="sgd_sigma2fudge_halflife, particles (<= 0: off; the tutorial's value for difficult data)")
     parser.add_argument("--write", action="store_true", help="write benchmarks/results/initial_model.{json,md}")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
