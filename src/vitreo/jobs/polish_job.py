@@ -9,8 +9,9 @@ reused whatever the parameters were):
    fitted by L-BFGS to the frames against the half-maps of ``fn_post`` (:mod:`vitreo.polish.bayesian`);
 2. with B-factor weighting: single-frame half-maps ``frameNNN_half1/2_class001_unfil.mrc`` (and
    their sums ``avgframes_half1/2_class001_unfil.mrc``), then per-frame B-factors and scale
-   factors from masked relative Guinier plots between ``perframe_bfac_lowres`` and
-   ``perframe_highres`` Å: ``bfactors.star`` (:mod:`vitreo.polish.frame_bfactors`); Bayesian
+   factors from masked relative Guinier plots (``frameNNN_guinier.star``) between
+   ``perframe_bfac_lowres`` and ``perframe_highres`` Å: ``bfactors.star``
+   (:mod:`vitreo.polish.frame_bfactors`); Bayesian
    polishing weights frames by their radiation damage instead (dose per frame, pre-exposure);
 3. shiny particles, the weighted sums of the aligned frames: ``<micrograph>_shiny.mrcs`` and
    ``shiny.star``; and ``logfile.pdf`` (tracks and fits, B-factors and scale factors, Guinier plots).
@@ -40,7 +41,7 @@ from vitreo.jobs.star_tables import STAR_VERSION
 from vitreo.picking.extraction import bg_radius_for
 from vitreo.plots.polish_plots import BfactorPlot, TrackPage, write_polish_logfile
 from vitreo.polish.bayesian import MotionPriors, group_damage, micrograph_tracks
-from vitreo.polish.frame_bfactors import dose_frame_weights, frame_weights, masked_fsc, relative_guinier
+from vitreo.polish.frame_bfactors import GuinierFit, dose_frame_weights, fit_frames, frame_weights
 from vitreo.polish.frame_maps import frame_half_maps, window_groups
 from vitreo.polish.movie_particles import read_movie_particles
 from vitreo.polish.movie_table import ANGLES, MOVIE_COLUMNS, ORIGINS, MovieParticles, group_movie_particles
@@ -76,7 +77,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("do_bfactor_weighting", "Perform B-factor weighting?", "Yes", boolean, DAMAGE,
                   "Weight frames by per-frame B-factors and scale factors from single-frame reconstructions."),
         JobOption("perframe_highres", "Highres-limit per-frame maps (A)", "6", number, DAMAGE,
-                  "High-resolution limit of the relative Guinier fits (the per-frame maps are reconstructed in full)."),
+                  "High-resolution limit of the per-frame reconstructions and of their relative Guinier fits."),
         JobOption("perframe_bfac_lowres", "Lowres-limit B-factor estimation (A)", "20", number, DAMAGE,
                   "Low-resolution limit of the relative Guinier fits."),
         JobOption("average_frame_bfactor", "Average frames B-factor estimation", "1", number, DAMAGE,
@@ -276,34 +277,48 @@ def _bfactors(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarra
         table = read_star(star)["perframe_bfactors"]
         bfactors = np.asarray(table["rlnBfactorUsedForSharpening"], float)
         intercepts = np.asarray(table["rlnFittedInterceptGuinierPlot"], float)
-        no_points = [(np.empty(0), np.empty(0))] * len(numbers)
-        return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, no_points)
+        points = [_read_guinier(job_dir / f"frame{number:03d}_guinier.star") for number in numbers]
+        return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, points)
     mask, _ = read_mrc(params.text("fn_mask"))
     if mask.shape != (box,) * 3:
         raise InputError(params.text("fn_mask"), f"mask of {mask.shape[-1]} px does not match the particles' {box} px box")
-    mask_t = torch.from_numpy(mask)
     maps = _frame_maps(job_dir, params, data, fitted, box, ctx)
     average = [sum(m[h] for m in maps) for h in (0, 1)]
     for h in (0, 1):
         write_mrc(job_dir / f"avgframes_half{h + 1}_class001_unfil.mrc", average[h].numpy(), data.pixel)
-    fsc_average = masked_fsc(average[0], average[1], mask_t)
-    fits = [relative_guinier(masked_fsc(m[0], m[1], mask_t), fsc_average, box, data.pixel,
-                             params.number("perframe_bfac_lowres"), params.number("perframe_highres")) for m in maps]
+    lowres, highres = params.number("perframe_bfac_lowres"), params.number("perframe_highres")
+    fits = fit_frames(maps, average, torch.from_numpy(mask), data.pixel, lowres, highres)
+    for number, fit in zip(numbers, fits):
+        _write_guinier(job_dir / f"frame{number:03d}_guinier.star", fit)
     bfactors = np.array([f.bfactor for f in fits])
     intercepts = np.array([f.intercept for f in fits])
     bad = numbers[~np.isfinite(bfactors)]
     if len(bad):
         raise InputError(None, f"the B-factor of movie frame(s) {', '.join(map(str, bad))} is NaN: fewer than 3 shells "
-                               f"between {params.number('perframe_bfac_lowres'):g} and "
-                               f"{params.number('perframe_highres'):g} Å have 0.143 < FSC < 1 in its relative Guinier "
-                               "plot; average more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) "
-                               "or give a larger low-resolution limit in Å (--perframe_bfac_lowres)")
+                               f"between {lowres:g} and {highres:g} Å have signal in its relative Guinier plot (the "
+                               "all-frames map's FSC above 0.143 and the frame correlating positively with it); average "
+                               "more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) or give a "
+                               "larger low-resolution limit in Å (--perframe_bfac_lowres)")
     write_star(star, {"perframe_bfactors": Table({
         "rlnMovieFrameNumber": numbers, "rlnBfactorUsedForSharpening": bfactors,
         "rlnFittedInterceptGuinierPlot": intercepts,
         "rlnCorrelationFitGuinierPlot": np.array([f.correlation for f in fits])})}, version=STAR_VERSION)
     ctx.log.info(" Written %s", star)
     return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, [(f.s2, f.values) for f in fits])
+
+
+def _write_guinier(path: Path, fit: GuinierFit) -> None:
+    """A frame's relative Guinier plot, as RELION's frameNNN_guinier.star (ln(a_g/A) against s², 1/Å²)."""
+    write_star(path, {"relative_guinier": Table({"rlnResolutionSquared": fit.s2, "rlnLogAmplitudesOriginal":
+                                                 fit.values})}, version=STAR_VERSION)
+
+
+def _read_guinier(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The points (s², ln(a_g/A)) of a frame's relative Guinier plot; none when the file is missing or empty."""
+    table = read_star(path).get("relative_guinier") if path.is_file() else None
+    if not isinstance(table, Table):
+        return np.empty(0), np.empty(0)
+    return np.asarray(table["rlnResolutionSquared"], float), np.asarray(table["rlnLogAmplitudesOriginal"], float)
 
 
 def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarray, box: int,
@@ -321,7 +336,7 @@ def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndar
             halves = frame_half_maps(data.stacks, data.stack_index, len(numbers),
                                      window_groups(g, len(numbers), params.integer("average_frame_bfactor")), fitted,
                                      angles, data.subsets, data.ctf, data.pixel, box, params.text("sym_name"),
-                                     ctx.check_abort)
+                                     params.number("perframe_highres"), ctx.check_abort)
             for f, volume in zip(files, halves):
                 write_mrc(f, volume.numpy(), data.pixel)
             maps.append(halves)
