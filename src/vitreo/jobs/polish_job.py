@@ -251,7 +251,6 @@ def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, pri
     for name in names:
         ctx.check_abort()
         rows = np.flatnonzero(data.micrographs == name)
-        shared = np.median(measured[rows] - priors[rows, None], axis=0)  # the micrograph's common track
         rotations = euler_degrees_to_matrix(*(torch.from_numpy(np.ascontiguousarray(angles[rows, i]))
                                               for i in range(3))).to(torch.float32)
         for stack in np.unique(data.stacks[rows]):
@@ -260,8 +259,7 @@ def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, pri
             fitted[part] = micrograph_tracks(stack, data.stack_index[part], len(data.movie.numbers), references,
                                              rotations[torch.from_numpy(local)], data.subsets[part],
                                              None if data.ctf is None else data.ctf[torch.from_numpy(part)],
-                                             priors[part], positions[part], damage, dose_per_group, data.pixel, motion,
-                                             initial=priors[part, None] + shared[None])
+                                             priors[part], positions[part], damage, dose_per_group, data.pixel, motion)
         ctx.progress.advance()
     ctx.progress.finish()
     return fitted
