@@ -15,6 +15,10 @@ reused whatever the parameters were):
    polishing weights frames by their radiation damage instead (dose per frame, pre-exposure);
 3. shiny particles, the weighted sums of the aligned frames: ``<micrograph>_shiny.mrcs`` and
    ``shiny.star``; and ``logfile.pdf`` (tracks and fits, B-factors and scale factors, Guinier plots).
+
+RELION 5's Polish job.star (the same label, other options: a refinement's particles, MotionCorr's
+micrographs, a postprocess.star) loads too: the job then cuts the movie particles itself and
+polishes them as above with its options translated (:mod:`vitreo.jobs.polish_relion5`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.movierefine_job import MOVIE_DATA
 from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
+from vitreo.jobs.polish_relion5 import relion5_options, translate, uses_relion5_inputs, validate_relion5
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.jobs.star_tables import STAR_VERSION
@@ -99,6 +104,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("sigma_acc", "Sigma for acceleration (A/dose):", "2", number, BAYES, "RELION 3's sigma_acc; -1: none."),
         JobOption("dose_per_frame", "Dose per frame (e/A2):", "1", number, BAYES, "Exposure of each movie frame."),
         JobOption("pre_exposure", "Pre-exposure (e/A2):", "0", number, BAYES, "Exposure before the first frame."),
+        *relion5_options(),
         unavailable_option("do_helix", "Do helical reconstruction?", "No", boolean, HELIX),
         unavailable_option("helical_nr_asu", "Number of asymmetrical units:", "1", number, HELIX),
         unavailable_option("helical_twist", "Helical twist (deg):", "0", number, HELIX),
@@ -108,10 +114,14 @@ def _options() -> tuple[JobOption, ...]:
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_in"):
-        raise ValueError("give the movie particles of a MovieRefine job (--fn_in)")
     if params.flag("do_helix"):
         raise ValueError("polishing helical segments is not available in vitreo")
+    if uses_relion5_inputs(params):
+        validate_relion5(params)
+        return
+    if not params.text("fn_in"):
+        raise ValueError("give the movie particles of a MovieRefine job (--fn_in) or RELION 5's refined particles "
+                         "(--fn_data)")
     if params.flag("do_bayesian_polish"):
         if not params.text("fn_post"):
             raise ValueError("Bayesian polishing needs the half-maps (--fn_post)")
@@ -160,6 +170,9 @@ class MovieInput:
 
 def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     """Fit tracks, estimate frame weights, write shiny particles, bfactors.star and logfile.pdf."""
+    relion5 = uses_relion5_inputs(params)
+    if relion5:
+        params = translate(job_dir, params, ctx)
     data = MovieInput(params.text("fn_in"))
     measured, priors = data.movie.offsets(), data.movie.priors()
     positions = data.positions(priors)
@@ -190,7 +203,8 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     if ctx.is_continue and (job_dir / SHINY).is_file():
         ctx.log.info(" + %s already exists: skipping polishing of the particles", job_dir / SHINY)
     else:
-        _write_shiny(job_dir, params, data, fitted, priors, weights, box, ctx)
+        _write_shiny(job_dir, params, data, fitted, priors, weights, box, ctx,
+                     np.float16 if relion5 and params.flag("do_float16") else np.float32)
     pages = [TrackPage(name, positions[data.micrographs == name], measured[data.micrographs == name],
                        fitted[data.micrographs == name]) for name in dict.fromkeys(data.micrographs)]
     write_polish_logfile(job_dir / LOGFILE, pages, plot)
@@ -344,8 +358,8 @@ def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndar
 
 
 def _write_shiny(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarray, priors: np.ndarray,
-                 weights: torch.Tensor | None, box: int, ctx: JobContext) -> None:
-    """Shiny stacks per micrograph and shiny.star (the averaged particles' rows, new images)."""
+                 weights: torch.Tensor | None, box: int, ctx: JobContext, dtype: type = np.float32) -> None:
+    """Shiny stacks (of ``dtype``) per micrograph and shiny.star (the averaged particles' rows, new images)."""
     radius = bg_radius_for(params.number("bg_diameter"), box, 0)
     names = np.empty(len(priors), dtype=object)
     n_groups = len(data.movie.numbers)
@@ -365,7 +379,7 @@ def _write_shiny(job_dir: Path, params: Params, data: MovieInput, fitted: np.nda
                     frames, torch.from_numpy(fitted[part]), torch.from_numpy(priors[part]), weights, radius,
                     params.number("white_dust"), params.number("black_dust"))
         target = coordinate_file_for(name, "_shiny.mrcs", job_dir)
-        write_mrc(target, images.numpy(), data.pixel, is_stack=True)
+        write_mrc(target, images.numpy(), data.pixel, is_stack=True, dtype=dtype)
         names[rows] = [f"{i + 1:06d}@{target}" for i in range(len(rows))]
         ctx.progress.advance()
     ctx.progress.finish()
@@ -393,7 +407,7 @@ def job_spec() -> JobSpec:
         validate=_validate,
         continue_rule=ContinueRule.RESTART,
         gentle_clean=("frame*_half*_class001_unfil.mrc",),
-        harsh_clean=("**/*_shiny.mrcs", "avgframes_half*_class001_unfil.mrc"),
+        harsh_clean=("**/*_shiny.mrcs", "**/*_movie.mrcs", "avgframes_half*_class001_unfil.mrc"),
         hidden_name=".gui_polish",
         summary="Polish particles: fit their tracks, weight frames by B-factors (or Bayesian polishing), write shiny "
                 "particles.",
