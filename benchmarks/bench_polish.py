@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from simulated_data import peak_rss_mb  # noqa: E402
 
 from tests.picking.job_runner import run_job  # noqa: E402
-from tests.polish.datasets import (DOSE_MOVIES, MASK, MOVIES, REFINE, TRUE_MOVIE_DATA, damage_bfactors,  # noqa: E402
+from tests.polish.datasets import (DOSE_MOVIES, MASK, MOVIES, REFINE, TRUE_MOVIE_DATA, frame_bfactors,  # noqa: E402
                                    make_project, write_true_movie_particles)
 from vitreo.em.backprojector import BackProjector  # noqa: E402
 from vitreo.em.filters import lowpass  # noqa: E402
@@ -60,7 +60,6 @@ from vitreo.jobs import movierefine_job, polish_job  # noqa: E402
 from vitreo.ml.aligned import load_aligned_particles  # noqa: E402
 from vitreo.ml.reconstruct import insert_particles  # noqa: E402
 from vitreo.ml.refine3d import Refine3DSettings, run_refine3d  # noqa: E402
-from vitreo.polish.frame_maps import window_groups  # noqa: E402
 from vitreo.polish.movie_particles import read_movie_particles  # noqa: E402
 from vitreo.polish.shiny import shiny_images  # noqa: E402
 from vitreo.polish.tracks import track_rms  # noqa: E402
@@ -171,22 +170,13 @@ def bfactor_accuracy(folder: Path) -> dict:
         start = time.time()
         run_job(polish_job.job_spec(), {"fn_in": TRUE_MOVIE_DATA, "fn_mask": MASK, "do_fit_movement": "No",
                                         "average_frame_bfactor": str(average)}, job)
-        table = read_star(job + "bfactors.star")["perframe_bfactors"]
-        numbers = np.asarray(table["rlnMovieFrameNumber"])
-        found = np.asarray(table["rlnBfactorUsedForSharpening"], float)
-        windows = [window_groups(g, len(numbers), average) for g in range(len(numbers))]
-        expected, shells = [], []
-        for g, number in enumerate(numbers):
-            s2 = np.asarray(read_star(f"{job}frame{number:03d}_guinier.star")["relative_guinier"]
-                            ["rlnResolutionSquared"])
-            expected.append(damage_bfactors(windows, DOSE_MOVIES["dose_per_frame"], s2)[g])
-            shells.append(len(s2))
-        expected = np.array(expected)
+        result = frame_bfactors(job, average, DOSE_MOVIES["dose_per_frame"])
+        found, expected, every = result.found, result.expected, np.concatenate(result.s2)
         figures[f"bfactors_avg{average}"] = {
             "polish_s": round(time.time() - start, 1), "found": found.round(1).tolist(),
-            "expected": expected.round(1).tolist(), "shells_fitted": shells,
-            "fit_range_A": [round(float(1 / np.sqrt(s2.max())), 1), round(float(1 / np.sqrt(s2.min())), 1)],
-            "spearman_vs_frame": round(float(spearmanr(numbers, found).correlation), 3),
+            "expected": expected.round(1).tolist(), "shells_fitted": [len(s2) for s2 in result.s2],
+            "fit_range_A": [round(float(1 / np.sqrt(every.max())), 1), round(float(1 / np.sqrt(every.min())), 1)],
+            "spearman_vs_frame": round(float(spearmanr(result.numbers, found).correlation), 3),
             "rms_error": round(float(np.sqrt(np.mean((found - expected) ** 2))), 1)}
     os.chdir(here)
     return figures

@@ -8,36 +8,28 @@ import pytest
 from scipy.stats import spearmanr
 
 from tests.picking.job_runner import run_job
-from tests.polish.datasets import DOSE_MOVIES, MASK, TRUE_MOVIE_DATA, damage_bfactors, dose_project
-from vitreo.io.star import read_star
+from tests.polish.datasets import DOSE_MOVIES, MASK, TRUE_MOVIE_DATA, FrameBfactors, dose_project, frame_bfactors
 from vitreo.jobs import polish_job
-from vitreo.polish.frame_maps import window_groups
 
 JOB, AVERAGE = "Polish/job010/", 3
 
 
 @pytest.fixture(scope="module")
-def bfactors():
-    """Found and expected relative B-factors (Å²) per frame group, with the frames averaged by 3."""
+def bfactors() -> FrameBfactors:
+    """Found and expected relative B-factors per frame group, with the frames averaged by 3 and
+    reconstructed to 12 Å (where the average of 1,000 particles loses its signal)."""
     project = dose_project()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project.root)
         run_job(polish_job.job_spec(), {"fn_in": TRUE_MOVIE_DATA, "fn_mask": MASK, "do_fit_movement": "No",
-                                        "average_frame_bfactor": str(AVERAGE)}, JOB)
-        table = read_star(JOB + "bfactors.star")["perframe_bfactors"]
-        numbers = np.asarray(table["rlnMovieFrameNumber"])
-        found = np.asarray(table["rlnBfactorUsedForSharpening"], float)
-        windows = [window_groups(g, len(numbers), AVERAGE) for g in range(len(numbers))]
-        expected = []
-        for g, number in enumerate(numbers):
-            s2 = np.asarray(read_star(f"{JOB}frame{number:03d}_guinier.star")["relative_guinier"]["rlnResolutionSquared"])
-            assert len(s2) >= 5  # shells between 20 Å and where the average map has signal
-            expected.append(damage_bfactors(windows, DOSE_MOVIES["dose_per_frame"], s2)[g])
-    return numbers, found, np.array(expected)
+                                        "average_frame_bfactor": str(AVERAGE), "perframe_highres": "12"}, JOB)
+        return frame_bfactors(JOB, AVERAGE, DOSE_MOVIES["dose_per_frame"])
 
 
+@pytest.mark.slow
 def test_per_frame_bfactors_fall_with_dose_as_simulated(bfactors) -> None:
-    numbers, found, expected = bfactors
+    numbers, found, expected = bfactors.numbers, bfactors.found, bfactors.expected
+    assert all(len(s2) >= 5 for s2 in bfactors.s2)  # shells between 20 Å and where the average map has signal
     assert np.all(np.isfinite(found))
     assert spearmanr(numbers, found).correlation <= -0.8
     # the last frames well below the first: at least half the simulated drop (about 300 Å²)

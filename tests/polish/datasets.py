@@ -25,6 +25,7 @@ from vitreo.em.masks import soft_spherical_mask
 from vitreo.io.mrc import read_mrc, write_mrc
 from vitreo.io.star import Table, read_star, write_star
 from vitreo.picking.extraction import ExtractSettings
+from vitreo.polish.frame_maps import window_groups
 from vitreo.polish.movie_particles import extract_movie_particles, frame_groups
 from vitreo.polish.movie_table import movie_rows
 from vitreo.preprocess.motion_files import read_motion_star
@@ -194,3 +195,25 @@ def damage_bfactors(windows: list[np.ndarray], dose_per_frame: float, s2: np.nda
                                        for f in window]).mean(0) for window in windows])
     ratios = torch.log(damage / damage.mean(0)).numpy()
     return np.array([4.0 * np.polyfit(np.asarray(s2, float), ratio, 1)[0] for ratio in ratios])
+
+
+@dataclass(frozen=True)
+class FrameBfactors:
+    """A Polish job's per-frame B-factors (Å²) against those the simulated damage implies over the
+    same shells, with the shells each frame's fit used."""
+
+    numbers: np.ndarray
+    found: np.ndarray
+    expected: np.ndarray
+    s2: list[np.ndarray]
+
+
+def frame_bfactors(job: str, average: int, dose_per_frame: float) -> FrameBfactors:
+    """Read ``job``'s bfactors.star and frameNNN_guinier.star (frames averaged by ``average``)."""
+    table = read_star(job + "bfactors.star")["perframe_bfactors"]
+    numbers = np.asarray(table["rlnMovieFrameNumber"])
+    windows = [window_groups(g, len(numbers), average) for g in range(len(numbers))]
+    shells = [np.asarray(read_star(f"{job}frame{n:03d}_guinier.star")["relative_guinier"]["rlnResolutionSquared"])
+              for n in numbers]
+    expected = np.array([damage_bfactors(windows, dose_per_frame, s2)[g] for g, s2 in enumerate(shells)])
+    return FrameBfactors(numbers, np.asarray(table["rlnBfactorUsedForSharpening"], float), expected, shells)
