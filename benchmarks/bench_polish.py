@@ -8,8 +8,8 @@ as both half-maps). MovieRefine, then Polish with straight-line fits and with Ba
 polishing. Figures: RMS track error against truth (per-frame measured, line fits, Bayesian);
 the resolution (FSC 0.5 against the true map) of reconstructions at the true angles from shiny
 and unpolished particles (the frames summed at the refined offset); and a gold-standard 3D
-auto-refine (Refine3D from a 40 Å low-pass of the true map, D2, HEALPix order 1 with local
-searches from order 3) of the unpolished and the shiny particles: their gold-standard
+auto-refine (Refine3D from a 40 Å low-pass of the true map, not on absolute greyscale, D2,
+HEALPix order 1 with local searches from order 3, at most 20 iterations) of the unpolished and the shiny particles: their gold-standard
 resolutions, FSC 0.5 against the truth, and whether the shiny particles are never worse by more
 than one Fourier shell.
 
@@ -98,7 +98,7 @@ def refine(star: str, truth_map: torch.Tensor, pixel: float, prefix: str, thread
     write_mrc(reference, lowpass(truth_map.double(), 40.0, pixel, ndim=3).float().numpy(), pixel)
     settings = Refine3DSettings(ini_high=40.0, symmetry="D2", healpix_order=1, local_healpix_order=3,
                                 offset_range=5.0, offset_step=2.0, particle_diameter=260.0, threads=threads,
-                                max_iter=20)
+                                max_iter=20, absolute_greyscale=False)  # the map is in volts, not the images' scale
     start = time.time()
     lines: list[str] = []
     result = run_refine3d(star, reference, prefix, settings, project_dir=".", log=lines.append)

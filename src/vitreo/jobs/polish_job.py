@@ -185,7 +185,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
         ctx.log.info(" + %s already exists: skipping the fits of the tracks", job_dir / TRACKS)
         fitted = _read_tracks(job_dir / TRACKS, data)
     elif bayesian:
-        fitted = _bayesian_tracks(params, data, measured, priors, positions, damage, box, ctx)
+        fitted = _bayesian_tracks(params, data, priors, positions, damage, box, ctx)
     elif params.flag("do_fit_movement"):
         window = data.movie.window or params.integer("movie_runavg_window")
         _, mic_ids = np.unique(data.micrographs, return_inverse=True)
@@ -249,8 +249,9 @@ def half_map_paths(fn_post: str) -> dict[int, Path]:
     return {1: Path(fn_post), 2: Path(other_half(fn_post))}
 
 
-def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, priors: np.ndarray, positions: np.ndarray,
+def _bayesian_tracks(params: Params, data: MovieInput, priors: np.ndarray, positions: np.ndarray,
                      damage: torch.Tensor, box: int, ctx: JobContext) -> np.ndarray:
+    """Per-particle tracks (P, G, 2) px fitted micrograph by micrograph (:mod:`vitreo.polish.bayesian`)."""
     maps = half_map_paths(params.text("fn_post"))
     for path in maps.values():
         if not path.is_file():
@@ -259,7 +260,7 @@ def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, pri
     angles = data.movie.prior_angles()
     motion = MotionPriors(params.number("sigma_vel"), params.number("sigma_div"), params.number("sigma_acc"))
     dose_per_group = params.number("dose_per_frame") * data.movie.group_size
-    fitted = np.zeros_like(measured)
+    fitted = np.zeros((len(priors), len(data.movie.numbers), 2))
     names = list(dict.fromkeys(data.micrographs))
     ctx.progress.start("Bayesian polishing", len(names))
     for name in names:
