@@ -9,9 +9,9 @@ polishing. Figures: RMS track error against truth (per-frame measured, line fits
 the resolution (FSC 0.5 against the true map) of reconstructions at the true angles from shiny
 and unpolished particles (the frames summed at the refined offset); and a gold-standard 3D
 auto-refine (Refine3D from a 40 Å low-pass of the true map, not on absolute greyscale, D2,
-HEALPix order 1 with local searches from order 3, at most 20 iterations) of the unpolished and the shiny particles: their gold-standard
-resolutions, FSC 0.5 against the truth, and whether the shiny particles are never worse by more
-than one Fourier shell.
+HEALPix order 1 with local searches from order 3, at most 20 iterations) of the unpolished and
+the shiny particles: their gold-standard resolutions, FSC 0.5 against the truth, and whether
+the shiny particles are never worse by more than one Fourier shell.
 
 Per-frame B-factors (4 movies of 1024², 1,000 particles, 8 frames of 4 e/Å²; the true tracks,
 so only the damage differs between frames): Polish's relative B-factors, single frames and

@@ -309,8 +309,8 @@ def _bfactors(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarra
     if len(bad):
         raise InputError(None, f"the B-factor of movie frame(s) {', '.join(map(str, bad))} is NaN: fewer than 3 shells "
                                f"between {lowres:g} and {highres:g} Å have signal in its relative Guinier plot (the "
-                               "all-frames map's FSC above 0.143 and the frame correlating positively with it); average "
-                               "more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) or give a "
+                               "all-frames map's FSC above 0.143 and the frame correlating positively with it); "
+                               "average more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) or give a "
                                "larger low-resolution limit in Å (--perframe_bfac_lowres)")
     write_star(star, {"perframe_bfactors": Table({
         "rlnMovieFrameNumber": numbers, "rlnBfactorUsedForSharpening": bfactors,

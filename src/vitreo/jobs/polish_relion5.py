@@ -147,7 +147,8 @@ def translate(job_dir: Path, params: Params, ctx: JobContext) -> Params:
         ctx.check_abort()
         movie = movies.movie(micrograph)
         if movie is None:
-            raise InputError(params.text("fn_mic"), f"does not list micrograph {micrograph} of {params.text('fn_data')}")
+            raise InputError(params.text("fn_mic"),
+                             f"does not list micrograph {micrograph} of {params.text('fn_data')}")
         rows = particles.select(np.flatnonzero(names == micrograph))
         part = cut_micrograph(job_dir, micrograph, movie, rows, settings, frames, ROOTNAME, final_pixel,
                               ctx.is_continue, ctx.log, float16=params.flag("do_float16"))

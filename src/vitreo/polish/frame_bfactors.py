@@ -9,9 +9,9 @@ masked, is C(g₁, a₂) = a_g A |S|² and C(a₁, a₂) = A² |S|², so
 
 A straight line through ln(a_g/A) against s² (1/Å²), over the shells between ``lowres`` and
 ``highres`` Å where the average still has signal (its FSC above 0.143) and the cross power is
-positive, weighted by each shell's precision, gives B_g = 4 × slope (relative to the average: higher is better) and the intercept
-c_g (the scale factor). Frames are weighted per frequency by exp(B_g s²/4 + c_g), normalised to
-sum to one over frames. Fewer than 3 shells leave B_g undefined (NaN).
+positive, weighted by each shell's precision, gives B_g = 4 × slope (relative to the average:
+higher is better) and the intercept c_g (the scale factor). Frames are weighted per frequency
+by exp(B_g s²/4 + c_g), normalised to sum to one over frames. Fewer than 3 shells leave B_g undefined (NaN).
 
 RELION 2.1 takes the ratio from each frame's own half-map FSC instead (τ_g/τ_avg =
 √(FSC_g(1 − FSC_avg)/(FSC_avg(1 − FSC_g))), only where FSC_g > 0.143): the same slope, but a
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from vitreo.em.fourier import rfft_radius, shell_index
-from vitreo.em.fsc import shell_sums
+from vitreo.em.fsc import fsc, shell_sums
 
 #: the average map must have FSC above this in a shell for the shell to enter the fit (RELION: 0.143)
 FSC_THRESHOLD = 0.143
@@ -72,12 +72,6 @@ def _cross(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return shell_sums((a * b.conj()).real, *_shells(a.shape[0], a.dim(), a.device)).numpy()
 
 
-def half_map_fsc(average: HalfSpectra) -> np.ndarray:
-    """FSC (N//2+1,) of the two halves."""
-    power = _cross(average.half1, average.half1) * _cross(average.half2, average.half2)
-    return np.where(power > 0, _cross(average.half1, average.half2) / np.sqrt(np.maximum(power, 1e-300)), 0.0)
-
-
 def shell_counts(average: HalfSpectra) -> np.ndarray:
     """Fourier voxels (rfft) in each shell (N//2+1,)."""
     ones = torch.ones(average.half1.shape, dtype=torch.float64, device=average.half1.device)
@@ -118,7 +112,8 @@ def fit_frames(frames: list[tuple[torch.Tensor, torch.Tensor]], average: tuple[t
                mask: torch.Tensor, pixel_size: float, lowres: float = 20.0, highres: float = 0.0) -> list[GuinierFit]:
     """Each frame group's relative Guinier fit from its half-maps and those of the average (N³ each)."""
     reference = HalfSpectra.of(*average, mask)
-    fsc_average, counts = half_map_fsc(reference), shell_counts(reference)
+    fsc_average = fsc(average[0].double() * mask, average[1].double() * mask).numpy()
+    counts = shell_counts(reference)
     return [relative_guinier(relative_amplitudes(HalfSpectra.of(*frame, mask), reference), fsc_average, pixel_size,
                              lowres, highres, counts) for frame in frames]
 
@@ -139,6 +134,5 @@ def dose_frame_weights(damage: torch.Tensor) -> torch.Tensor:
     return damage / damage.sum(0, keepdim=True).clamp_min(1e-30)
 
 
-__all__ = ["GuinierFit", "HalfSpectra", "half_map_fsc", "relative_amplitudes", "relative_guinier", "fit_frames",
-           "frame_weights",
-           "dose_frame_weights", "FSC_THRESHOLD"]
+__all__ = ["GuinierFit", "HalfSpectra", "shell_counts", "relative_amplitudes", "relative_guinier", "fit_frames",
+           "frame_weights", "dose_frame_weights", "FSC_THRESHOLD"]
