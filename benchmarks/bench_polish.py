@@ -1,20 +1,29 @@
 """Movie refinement and polishing: accuracy against simulated truth, and speed and memory on a 4k
 movie; one JSON line.
 
-Accuracy (``tiny`` physics: 4.5 Å/px, 64-px boxes, 16 frames, large drift, dose damage): the
-movies are used unaligned, so each particle's true track is the whole simulated motion. A
-"finished auto-refine" is made from the truth (true angles, offsets averaged over the frames,
-the true map as both half-maps). MovieRefine, then Polish with straight-line fits and per-frame
-B-factors, and Bayesian polishing. Figures: RMS track error against truth (per-frame measured,
-line fits, Bayesian), the per-frame B-factors against those the simulated damage implies (a
-relative Guinier fit of the Grant & Grigorieff attenuation over the same shells), and the
-resolution (FSC 0.5 against the true map) of reconstructions from shiny and unpolished particles.
+Motion (``tiny`` physics: 4.5 Å/px, 64-px boxes, 16 frames of 1 e/Å², large drift): the movies
+are used unaligned, so each particle's true track is the whole simulated motion. A "finished
+auto-refine" is made from the truth (true angles, offsets averaged over the frames, the true map
+as both half-maps). MovieRefine, then Polish with straight-line fits and with Bayesian
+polishing. Figures: RMS track error against truth (per-frame measured, line fits, Bayesian);
+the resolution (FSC 0.5 against the true map) of reconstructions at the true angles from shiny
+and unpolished particles (the frames summed at the refined offset); and a gold-standard 3D
+auto-refine (Refine3D from a 40 Å low-pass of the true map, not on absolute greyscale, D2,
+HEALPix order 1 with local searches from order 3, at most 20 iterations) of the unpolished and
+the shiny particles: their gold-standard resolutions, FSC 0.5 against the truth, and whether
+the shiny particles are never worse by more than one Fourier shell.
+
+Per-frame B-factors (4 movies of 1024², 1,000 particles, 8 frames of 4 e/Å²; the true tracks,
+so only the damage differs between frames): Polish's relative B-factors, single frames and
+3-frame averages, against those the simulated damage (Grant & Grigorieff) implies over the same
+shells; their Spearman correlation with the frame number.
 
 Speed: one 4096² movie of 40 frames (Poisson noise, 2,000 particle positions, 100-px boxes,
 a random reference) through MovieRefine and Polish (lines; Bayesian), each in its own process
 so that its peak memory is its own.
 
 Usage: python benchmarks/bench_polish.py [--micrographs 4] [--particles 80] [--skip-4k | --only-4k]
+       [--skip-refine] [--skip-bfactors]
 """
 
 from __future__ import annotations
@@ -27,11 +36,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,18 +48,23 @@ sys.path.insert(0, str(ROOT))
 from simulated_data import peak_rss_mb  # noqa: E402
 
 from tests.picking.job_runner import run_job  # noqa: E402
-from tests.polish.datasets import MASK, MOVIES, REFINE, make_project  # noqa: E402
+from tests.polish.datasets import (DOSE_MOVIES, MASK, MOVIES, REFINE, TRUE_MOVIE_DATA, frame_bfactors,  # noqa: E402
+                                   make_project, write_true_movie_particles)
 from vitreo.em.backprojector import BackProjector  # noqa: E402
-from vitreo.em.dose import frame_damage  # noqa: E402
-from vitreo.em.fsc import first_shell_below, fsc  # noqa: E402
+from vitreo.em.filters import lowpass  # noqa: E402
+from vitreo.em.fsc import first_shell_below, fsc, resolution_at  # noqa: E402
+from vitreo.io.image_refs import format_image_names  # noqa: E402
 from vitreo.io.mrc import read_mrc, write_mrc  # noqa: E402
 from vitreo.io.star import Table, read_star, write_star  # noqa: E402
 from vitreo.jobs import movierefine_job, polish_job  # noqa: E402
 from vitreo.ml.aligned import load_aligned_particles  # noqa: E402
 from vitreo.ml.reconstruct import insert_particles  # noqa: E402
+from vitreo.ml.refine3d import Refine3DSettings, run_refine3d  # noqa: E402
 from vitreo.polish.movie_particles import read_movie_particles  # noqa: E402
 from vitreo.polish.shiny import shiny_images  # noqa: E402
 from vitreo.polish.tracks import track_rms  # noqa: E402
+
+MOVIE_STAR = "MovieRefine/job004/run_avg5_off2_data.star"
 
 
 def resolution(particles, truth_map: torch.Tensor, pixel: float) -> float:
@@ -61,21 +75,47 @@ def resolution(particles, truth_map: torch.Tensor, pixel: float) -> float:
     return particles.box * pixel / first_shell_below(curve, 0.5)
 
 
-def expected_bfactors(numbers: np.ndarray, dose: float, box: int, pixel: float, lowres: float, highres: float
-                      ) -> np.ndarray:
-    """Relative B-factors the simulated damage implies: Guinier fits of ln(D_g/mean D) against s²."""
-    s = torch.arange(1, box // 2 + 1, dtype=torch.float64) / (box * pixel)
-    use = (1 / s < lowres) & (1 / s > highres)
-    damage = torch.stack([frame_damage(s, (n - 1) * dose, n * dose) for n in numbers])
-    ratio = torch.log(damage / damage.mean(0))
-    return np.array([4 * np.polyfit(s[use].numpy() ** 2, r[use].numpy(), 1)[0] for r in ratio])
+def write_unpolished(data: polish_job.MovieInput, box: int, shiny_star: str, target: str) -> None:
+    """The particles without polishing (every frame summed at the refined offset), as ``target``
+    (a STAR file like ``shiny_star`` and its stack beside it)."""
+    frames = torch.cat([read_movie_particles(s, data.stack_index[data.stacks == s], len(data.movie.numbers))
+                        for s in np.unique(data.stacks)])
+    priors = torch.from_numpy(data.movie.priors())
+    images = shiny_images(frames, priors[:, None].expand(-1, frames.shape[1], 2), priors, None, int(0.375 * box))
+    stack = str(Path(target).with_suffix(".mrcs"))
+    Path(stack).parent.mkdir(parents=True, exist_ok=True)
+    write_mrc(stack, images.numpy(), data.pixel, is_stack=True)
+    blocks = read_star(shiny_star)
+    table = blocks["particles"]
+    table["rlnImageName"] = format_image_names(np.arange(len(table)), np.full(len(table), stack, dtype=object))
+    write_star(target, blocks)
 
 
-def accuracy(args: argparse.Namespace, folder: Path) -> dict:
+def refine(star: str, truth_map: torch.Tensor, pixel: float, prefix: str, threads: int) -> dict:
+    """Gold-standard auto-refine of ``star`` from a 40 Å low-pass of the true map: its figures."""
+    reference = Path(prefix).parent / "reference.mrc"
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    write_mrc(reference, lowpass(truth_map.double(), 40.0, pixel, ndim=3).float().numpy(), pixel)
+    settings = Refine3DSettings(ini_high=40.0, symmetry="D2", healpix_order=1, local_healpix_order=3,
+                                offset_range=5.0, offset_step=2.0, particle_diameter=260.0, threads=threads,
+                                max_iter=20, absolute_greyscale=False)  # the map is in volts, not the images' scale
+    start = time.time()
+    lines: list[str] = []
+    result = run_refine3d(star, reference, prefix, settings, project_dir=".", log=lines.append)
+    box = truth_map.shape[-1]
+    return {"gold_standard_A": round(result.resolution, 2),
+            "gold_standard_shell": int(first_shell_below(result.fsc, 0.143)) - 1,
+            "fsc_0.5_vs_truth_A": round(resolution_at(fsc(result.map, truth_map), 0.5, pixel, box), 2),
+            "iterations": len(result.iterations) + 1,
+            "converged": any("has converged" in line for line in lines), "wall_s": round(time.time() - start, 1)}
+
+
+def motion_accuracy(args: argparse.Namespace, folder: Path) -> dict:
     start = time.time()
     project = make_project(folder, n_frames=16, n_micrographs=args.micrographs, micrograph_size=(1024, 1024),
                            particles_per_micrograph=args.particles, drift=40.0)
     figures: dict = {"simulate_s": round(time.time() - start, 1), "particles": len(project.true_offsets)}
+    here = os.getcwd()
     os.chdir(project.root)
     truth_map = torch.from_numpy(read_mrc(REFINE + "_class001.mrc")[0])
     start = time.time()
@@ -83,24 +123,17 @@ def accuracy(args: argparse.Namespace, folder: Path) -> dict:
                                          "extract_size": str(project.box), "movie_runavg_window": "5",
                                          "movie_sigma_offset": "2"}, "MovieRefine/job004/")
     figures["movierefine_s"] = round(time.time() - start, 1)
-    star = "MovieRefine/job004/run_avg5_off2_data.star"
-    data = polish_job.MovieInput(star)
+    data = polish_job.MovieInput(MOVIE_STAR)
     truth = project.true_offsets
     figures["true_track_rms_px"] = round(track_rms(np.zeros_like(truth), truth), 3)
     figures["measured_track_rms_px"] = round(track_rms(data.movie.offsets(), truth), 3)
-    runs = {"line": {"fn_mask": MASK, "average_frame_bfactor": str(args.average), "perframe_bfac_lowres":
-                     str(args.lowres), "perframe_highres": str(args.highres)},
+    runs = {"line": {"do_bfactor_weighting": "No"},
             "bayesian": {"do_bayesian_polish": "Yes", "fn_post": REFINE + "_half1_class001_unfil.mrc",
                          "sigma_vel": "1.0"}}
     for name, extra in runs.items():
         start = time.time()
         job = f"Polish/{name}/"
-        try:
-            run_job(polish_job.job_spec(), {"fn_in": star, "sigma_nb": "300", **extra}, job)
-        except Exception as err:  # B-factors undefined (NaN): record and polish without them
-            figures[f"{name}_error"] = str(err)
-            run_job(polish_job.job_spec(), {"fn_in": star, "sigma_nb": "300", **extra,
-                                            "do_bfactor_weighting": "No"}, job)
+        run_job(polish_job.job_spec(), {"fn_in": MOVIE_STAR, "sigma_nb": "300", **extra}, job)
         figures[f"polish_{name}_s"] = round(time.time() - start, 1)
         fit = read_star(job + "fitted_tracks.star")["particles"]
         fitted = np.stack([np.asarray(fit[label])[data.movie.index] for label in ("rlnOriginXAngst",
@@ -108,21 +141,44 @@ def accuracy(args: argparse.Namespace, folder: Path) -> dict:
         figures[f"{name}_track_rms_px"] = round(track_rms(fitted / data.pixel, truth), 3)
         figures[f"{name}_shiny_resolution_A"] = round(resolution(load_aligned_particles(job + "shiny.star"),
                                                                  truth_map, data.pixel), 2)
-        if Path(job + "bfactors.star").is_file():
-            table = read_star(job + "bfactors.star")["perframe_bfactors"]
-            found = np.asarray(table["rlnBfactorUsedForSharpening"], float)
-            expected = expected_bfactors(data.movie.numbers, 1.0, project.box, data.pixel, args.lowres, args.highres)
-            figures["bfactors_found"] = found.round(1).tolist()
-            figures["bfactors_expected"] = expected.round(1).tolist()
-            figures["bfactor_slope_per_frame"] = round(float(np.polyfit(data.movie.numbers, found, 1)[0]), 2)
-    frames = torch.cat([read_movie_particles(s, data.stack_index[data.stacks == s], len(data.movie.numbers))
-                        for s in np.unique(data.stacks)])
-    priors = torch.from_numpy(data.movie.priors())
-    unpolished = shiny_images(frames, priors[:, None].expand(-1, frames.shape[1], 2), priors, None,
-                              int(0.375 * project.box))
-    shiny = load_aligned_particles("Polish/line/shiny.star")
-    figures["unpolished_resolution_A"] = round(resolution(replace(shiny, images=unpolished), truth_map, data.pixel), 2)
+    write_unpolished(data, project.box, "Polish/line/shiny.star", "Unpolished/particles.star")
+    figures["unpolished_resolution_A"] = round(resolution(load_aligned_particles("Unpolished/particles.star"),
+                                                          truth_map, data.pixel), 2)
+    if not args.skip_refine:
+        stars = {"unpolished": "Unpolished/particles.star", "bayesian": "Polish/bayesian/shiny.star",
+                 "line": "Polish/line/shiny.star"}
+        for name, star in stars.items():
+            figures[f"refine3d_{name}"] = refine(star, truth_map, data.pixel, f"Refine3D/{name}/run", args.threads)
+        before = figures["refine3d_unpolished"]["gold_standard_shell"]
+        figures["refine3d_never_worse_by_more_than_one_shell"] = all(
+            figures[f"refine3d_{name}"]["gold_standard_shell"] >= before - 1 for name in ("bayesian", "line"))
     figures["accuracy_peak_rss_mb"] = peak_rss_mb()
+    os.chdir(here)
+    return figures
+
+
+def bfactor_accuracy(folder: Path) -> dict:
+    """Relative per-frame B-factors on the dose movies against the simulated damage."""
+    start = time.time()
+    project = make_project(folder, **DOSE_MOVIES)
+    write_true_movie_particles(project, TRUE_MOVIE_DATA)
+    figures: dict = {"bfactor_movies_s": round(time.time() - start, 1), "bfactor_particles": len(project.true_offsets)}
+    here = os.getcwd()
+    os.chdir(project.root)
+    for average in (1, 3):
+        job = f"Polish/bfactors_avg{average}/"
+        start = time.time()
+        run_job(polish_job.job_spec(), {"fn_in": TRUE_MOVIE_DATA, "fn_mask": MASK, "do_fit_movement": "No",
+                                        "average_frame_bfactor": str(average)}, job)
+        result = frame_bfactors(job, average, DOSE_MOVIES["dose_per_frame"])
+        found, expected, every = result.found, result.expected, np.concatenate(result.s2)
+        figures[f"bfactors_avg{average}"] = {
+            "polish_s": round(time.time() - start, 1), "found": found.round(1).tolist(),
+            "expected": expected.round(1).tolist(), "shells_fitted": [len(s2) for s2 in result.s2],
+            "fit_range_A": [round(float(1 / np.sqrt(every.max())), 1), round(float(1 / np.sqrt(every.min())), 1)],
+            "spearman_vs_frame": round(float(spearmanr(result.numbers, found).correlation), 3),
+            "rms_error": round(float(np.sqrt(np.mean((found - expected) ** 2))), 1)}
+    os.chdir(here)
     return figures
 
 
@@ -177,22 +233,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--micrographs", type=int, default=4)
     parser.add_argument("--particles", type=int, default=80)
-    parser.add_argument("--average", type=int, default=3, help="frames averaged for the B-factors (odd)")
-    parser.add_argument("--lowres", type=float, default=20.0)
-    parser.add_argument("--highres", type=float, default=9.0)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-4k", action="store_true")
     parser.add_argument("--only-4k", action="store_true")
+    parser.add_argument("--skip-refine", action="store_true", help="no Refine3D of shiny and unpolished particles")
+    parser.add_argument("--skip-bfactors", action="store_true", help="no per-frame B-factors on the dose movies")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
     if args.step:
         print(json.dumps(run_4k_step(args.step, Path(args.folder))))
         return
     figures: dict = {"benchmark": "polish", "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="vitreo-bench-polish-") as tmp:
         if not args.only_4k:
-            figures.update(accuracy(args, Path(tmp) / "accuracy"))
+            figures.update(motion_accuracy(args, Path(tmp) / "motion"))
+            print(json.dumps(figures), file=sys.stderr)  # partial figures, in case a later stage fails
+            if not args.skip_bfactors:
+                figures.update(bfactor_accuracy(Path(tmp) / "bfactors"))
         if not args.skip_4k:
             folder = Path(tmp) / "big"
             start = time.time()

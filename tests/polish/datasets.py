@@ -1,5 +1,6 @@
-"""A simulated project for the polishing tests: movies with known motion and dose damage, a
-"finished auto-refine" made from the simulator's truth, and the true per-frame offsets.
+"""Simulated projects for the polishing tests: movies with known motion and dose damage, a
+"finished auto-refine" made from the simulator's truth, the true per-frame offsets, and the
+relative B-factors the simulated damage implies.
 
 The movies are used as the aligned movies (no motion correction), so each particle's true track
 is the whole simulated motion at its position: offset o_f = o_0 + s_f(r) px (RELION's sense,
@@ -19,9 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitreo.em.dose import frame_damage
 from vitreo.em.masks import soft_spherical_mask
 from vitreo.io.mrc import read_mrc, write_mrc
 from vitreo.io.star import Table, read_star, write_star
+from vitreo.picking.extraction import ExtractSettings
+from vitreo.polish.frame_maps import window_groups
+from vitreo.polish.movie_particles import extract_movie_particles, frame_groups
+from vitreo.polish.movie_table import movie_rows
 from vitreo.preprocess.motion_files import read_motion_star
 from vitreo.simulate import preset, simulate_dataset
 from vitreo.simulate.motion import MotionModel
@@ -135,3 +141,79 @@ def movie_refined() -> PolishProject:
     finally:
         os.chdir(here)
     return project
+
+
+#: movies on which single frames carry measurable signal between 20 Å and 12 Å: 4 movies of
+#: 1024², 1,000 particles, 8 frames of 4 e/Å² (strong damage in the last frames)
+DOSE_MOVIES = {"n_micrographs": 4, "micrograph_size": (1024, 1024), "particles_per_micrograph": 250, "n_frames": 8,
+               "dose_per_frame": 4.0}
+TRUE_MOVIE_DATA = "MovieRefine/truth/run_true_data.star"
+
+
+@functools.cache
+def dose_project() -> PolishProject:
+    """The project of ``DOSE_MOVIES`` with its true movie particles (``TRUE_MOVIE_DATA``)."""
+    folder = Path(tempfile.mkdtemp(prefix="vitreo-polish-dose-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    torch.manual_seed(0)
+    project = make_project(folder, **DOSE_MOVIES)
+    write_true_movie_particles(project, TRUE_MOVIE_DATA)
+    return project
+
+
+def write_true_movie_particles(project: PolishProject, star: str) -> None:
+    """A perfect MovieRefine: every particle cut from every movie frame (as MovieRefine does), with
+    its true per-frame offsets and true angles, written to ``star`` (relative to the project)."""
+    blocks = read_star(project.root / (REFINE + "_data.star"))
+    particles, optics = blocks["particles"], blocks["optics"]
+    names = np.asarray(particles["rlnMicrographName"]).astype(str)
+    groups = frame_groups(project.n_frames, 1, 0, 1)
+    angles = np.stack([np.asarray(particles[label], float) for label in ("rlnAngleRot", "rlnAngleTilt",
+                                                                          "rlnAnglePsi")], axis=1)
+    target = project.root / star
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for name in np.unique(names):
+        rows = np.flatnonzero(names == name)
+        stack = Path(star).parent / (Path(name).stem + "_movie.mrcs")
+        centres = np.stack([np.asarray(particles[label], float)[rows] for label in ("rlnCoordinateX",
+                                                                                     "rlnCoordinateY")], axis=1)
+        kept = rows[extract_movie_particles(project.root / name.replace(".mrc", "_movie.mrcs"), centres, groups,
+                                            ExtractSettings(box=project.box), project.root / stack, project.pixel_size)]
+        tables.append(movie_rows(particles.select(kept), groups.numbers, 1, 1, str(stack), project.true_offsets[kept],
+                                 np.repeat(angles[kept, None], len(groups), axis=1), project.pixel_size))
+    merged = Table({label: np.concatenate([np.asarray(t[label]) for t in tables]) for label in tables[0].labels})
+    write_star(target, {"optics": optics, "particles": merged})
+
+
+def damage_bfactors(windows: list[np.ndarray], dose_per_frame: float, s2: np.ndarray) -> np.ndarray:
+    """The relative B-factors (Å²) the simulated damage (Grant & Grigorieff, 300 kV, no
+    pre-exposure) gives frame groups averaging the movie frames ``windows[g]`` (0-based): the
+    slope × 4 of ln(D_g / mean D) against s² over the shells ``s2`` (1/Å²), as Polish fits them."""
+    s = torch.from_numpy(np.sqrt(np.asarray(s2, float)))
+    damage = torch.stack([torch.stack([frame_damage(s, f * dose_per_frame, (f + 1) * dose_per_frame)
+                                       for f in window]).mean(0) for window in windows])
+    ratios = torch.log(damage / damage.mean(0)).numpy()
+    return np.array([4.0 * np.polyfit(np.asarray(s2, float), ratio, 1)[0] for ratio in ratios])
+
+
+@dataclass(frozen=True)
+class FrameBfactors:
+    """A Polish job's per-frame B-factors (Å²) against those the simulated damage implies over the
+    same shells, with the shells each frame's fit used."""
+
+    numbers: np.ndarray
+    found: np.ndarray
+    expected: np.ndarray
+    s2: list[np.ndarray]
+
+
+def frame_bfactors(job: str, average: int, dose_per_frame: float) -> FrameBfactors:
+    """Read ``job``'s bfactors.star and frameNNN_guinier.star (frames averaged by ``average``)."""
+    table = read_star(job + "bfactors.star")["perframe_bfactors"]
+    numbers = np.asarray(table["rlnMovieFrameNumber"])
+    windows = [window_groups(g, len(numbers), average) for g in range(len(numbers))]
+    shells = [np.asarray(read_star(f"{job}frame{n:03d}_guinier.star")["relative_guinier"]["rlnResolutionSquared"])
+              for n in numbers]
+    expected = np.array([damage_bfactors(windows, dose_per_frame, s2)[g] for g, s2 in enumerate(shells)])
+    return FrameBfactors(numbers, np.asarray(table["rlnBfactorUsedForSharpening"], float), expected, shells)

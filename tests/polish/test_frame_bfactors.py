@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 from vitreo.em.fourier import rfft_radius
-from vitreo.polish.frame_bfactors import frame_weights, masked_fsc, relative_guinier
+from vitreo.em.fsc import fsc
+from vitreo.polish.frame_bfactors import FSC_THRESHOLD, fit_frames, frame_weights
 
 BOX, PIXEL = 48, 2.0
 
@@ -37,9 +39,7 @@ def _half_maps(bfactors: list[float], noise: float) -> tuple[list[tuple[torch.Te
 def test_relative_bfactors_follow_the_damage_of_each_frame() -> None:
     true = [0.0, 20.0, 40.0, 60.0, 80.0]
     frames, average = _half_maps(true, noise=1.5)
-    mask = torch.ones((BOX,) * 3)
-    fsc_average = masked_fsc(*average, mask)
-    fits = [relative_guinier(masked_fsc(*f, mask), fsc_average, BOX, PIXEL, lowres=20.0, highres=4.5) for f in frames]
+    fits = fit_frames(frames, average, torch.ones((BOX,) * 3), PIXEL, lowres=20.0, highres=4.5)
     found = np.array([f.bfactor for f in fits])
     assert np.all(np.isfinite(found))
     # RELION's sign: more damage gives a lower (more negative) relative B-factor
@@ -48,10 +48,23 @@ def test_relative_bfactors_follow_the_damage_of_each_frame() -> None:
     assert np.all(np.diff(found) < 0)
 
 
-def test_too_few_shells_give_nan() -> None:
+def test_frames_without_signal_of_their_own_still_get_their_bfactor() -> None:
+    """Single-frame half-maps whose own FSC passes 0.143 in fewer than 3 shells of the fit range:
+    RELION 2.1's estimator (each frame's own FSC) leaves every B-factor NaN."""
+    true = np.array([50.0 * i for i in range(8)])
+    frames, average = _half_maps(list(true), noise=3.0)
+    resolution = BOX * PIXEL / np.arange(1, BOX // 2 + 1)
+    in_range = (resolution < 20.0) & (resolution > 4.5)
+    assert all(int((fsc(*frame)[1:].numpy()[in_range] > FSC_THRESHOLD).sum()) < 3 for frame in frames)
+    fits = fit_frames(frames, average, torch.ones((BOX,) * 3), PIXEL, lowres=20.0, highres=4.5)
+    found = np.array([f.bfactor for f in fits])
+    assert spearmanr(np.arange(len(true)), found).correlation <= -0.8
+    assert np.allclose(found - found.mean(), -(true - true.mean()), atol=120.0)  # B spans 350 Å²
+
+
+def test_without_signal_in_the_average_the_bfactor_is_nan() -> None:
     frames, average = _half_maps([0.0, 50.0], noise=40.0)
-    mask = torch.ones((BOX,) * 3)
-    fit = relative_guinier(masked_fsc(*frames[1], mask), masked_fsc(*average, mask), BOX, PIXEL, 20.0, 4.5)
+    fit = fit_frames(frames, average, torch.ones((BOX,) * 3), PIXEL, 20.0, 4.5)[1]
     assert math.isnan(fit.bfactor) and len(fit.s2) < 3
 
 

@@ -20,23 +20,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitreo.io.coords import coordinate_file_for
 from vitreo.io.errors import InputError
-from vitreo.io.mrc import read_header_info
-from vitreo.io.optics import with_optics
-from vitreo.io.star import Table, read_star, write_star
-from vitreo.io.star_convert import convert_to_relion31, is_pre31
+from vitreo.io.star import Table, write_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.extract import settings_from
+from vitreo.jobs.movie_extraction import cut_micrograph, read_movie_list, read_refinement
 from vitreo.jobs.options import JobOption, OptionKind, Params
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.jobs.star_tables import STAR_VERSION
 from vitreo.em.ctf import CtfParams
-from vitreo.picking.extraction import ExtractSettings, select_boxes
+from vitreo.picking.extraction import ExtractSettings
 from vitreo.polish.frame_alignment import AlignmentSettings, align_frames
-from vitreo.polish.movie_particles import FrameGroups, extract_movie_particles, frame_groups, read_movie_particles
+from vitreo.polish.movie_particles import FrameGroups, read_movie_particles
 from vitreo.polish.movie_table import movie_rows
 from vitreo.polish.references import References, load_references, refinement_files
 
@@ -111,57 +108,14 @@ def _output_nodes(params: Params) -> list[OutputNode]:
     return [OutputNode(output_name(params), MOVIE_DATA)]
 
 
-def movie_path(micrograph: str, rootname: str) -> str:
-    """The movie beside micrograph ``x.mrc``: ``x_<rootname>.mrcs`` (or ``x<rootname>`` when the
-    rootname has an extension)."""
-    stem = str(Path(micrograph).with_suffix(""))
-    return stem + rootname if "." in rootname else f"{stem}_{rootname}.mrcs"
-
-
-def _movies(path: str, rootname: str) -> tuple[dict[str, str], float | None]:
-    """{micrograph name or stem: movie} from the movies STAR file, and its pixel size (Å)."""
-    blocks = read_star(path)
-    table = blocks.get("movies") if isinstance(blocks.get("movies"), Table) else blocks.get("micrographs")
-    if not isinstance(table, Table) or "rlnMicrographName" not in table:
-        raise InputError(path, "expected a data_movies or data_micrographs table with rlnMicrographName")
-    optics = blocks.get("optics")
-    found: dict[str, str] = {}
-    for row, name in enumerate(np.asarray(table["rlnMicrographName"]).astype(str)):
-        movie = str(table["rlnMicrographMovieName"][row]) if "rlnMicrographMovieName" in table else movie_path(name,
-                                                                                                               rootname)
-        found[name] = found[Path(name).stem] = movie
-    pixel = None
-    if isinstance(optics, Table):
-        for label in ("rlnMicrographPixelSize", "rlnMicrographOriginalPixelSize"):
-            if label in optics:
-                pixel = float(np.asarray(optics[label])[0])
-                break
-    return found, pixel
-
-
-def _read_refinement(data: Path) -> tuple[Table, Table, dict]:
-    blocks = read_star(data)
-    if is_pre31(blocks):
-        blocks = convert_to_relion31(blocks)
-    particles, optics = blocks.get("particles"), blocks.get("optics")
-    if not isinstance(particles, Table) or not isinstance(optics, Table):
-        raise InputError(data, "expected data_optics and data_particles tables")
-    needed = ("rlnMicrographName", "rlnCoordinateX", "rlnCoordinateY", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
-    missing = [label for label in needed if label not in particles]
-    if missing:
-        raise InputError(data, f"missing column(s) {', '.join(missing)}")
-    return particles, optics, with_optics(particles, optics)
-
-
 def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     """Extract (new) movie particles, refine their per-frame offsets, write the movie-particle STAR file."""
     data, maps = refinement_files(params.text("fn_cont"))
-    particles, optics, columns = _read_refinement(data)
+    particles, optics, columns = read_refinement(data)
     settings = settings_from(params)
-    rootname = params.text("movie_rootname")
-    movies, movie_pixel = _movies(params.text("fn_movie_star"), rootname)
+    movies = read_movie_list(params.text("fn_movie_star"), params.text("movie_rootname"))
     pixel = float(np.asarray(columns["rlnImagePixelSize"])[0])
-    movie_pixel = movie_pixel or pixel * settings.final_box / settings.box
+    movie_pixel = movies.pixel_size or pixel * settings.final_box / settings.box
     pixel = movie_pixel * settings.box / settings.final_box
     references = load_references(maps, settings.final_box, pixel)
     ctx.log.info(" Reference map(s): %s", ", ".join(str(p) for p in maps.values()))
@@ -175,7 +129,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     tables = []
     for micrograph in micrographs:
         ctx.check_abort()
-        movie = movies.get(micrograph) or movies.get(Path(micrograph).stem)
+        movie = movies.movie(micrograph)
         if movie is None:
             ctx.log.info(" WARNING: no movie for %s in %s; its particles are skipped", micrograph,
                          params.text("fn_movie_star"))
@@ -203,25 +157,15 @@ def _refine_micrograph(job_dir: Path, micrograph: str, movie: str, particles: Ta
                        settings: ExtractSettings, references: References, alignment: AlignmentSettings,
                        params: Params, ctx: JobContext, pixel: float) -> Table | None:
     """Extract (unless done before) and refine one micrograph's particles; their rows, or None."""
-    info = read_header_info(movie)
-    groups = frame_groups(info.nz, params.integer("first_movie_frame"), params.integer("last_movie_frame"),
-                          params.integer("avg_movie_frames"))
-    centres = np.stack([np.asarray(particles["rlnCoordinateX"], float),
-                        np.asarray(particles["rlnCoordinateY"], float)], axis=1)
-    stack = coordinate_file_for(micrograph, "_" + Path(params.text("movie_rootname")).stem + ".mrcs", job_dir)
-    if ctx.is_continue and stack.is_file():
-        kept = select_boxes(centres, settings.box, (info.ny, info.nx)).kept
-    else:
-        kept = extract_movie_particles(movie, centres, groups, settings, stack, pixel)
-    if not kept.any():
-        ctx.log.info(" WARNING: no particle of %s fits inside its movie", micrograph)
+    frames = (params.integer("first_movie_frame"), params.integer("last_movie_frame"),
+              params.integer("avg_movie_frames"))
+    cut = cut_micrograph(job_dir, micrograph, movie, particles, settings, frames, params.text("movie_rootname"),
+                         pixel, ctx.is_continue, ctx.log)
+    if cut is None:
         return None
-    if (~kept).sum():
-        ctx.log.info(" %s: %d particle(s) too close to the edge were skipped", micrograph, int((~kept).sum()))
-    chosen = np.flatnonzero(kept)
-    offsets, angles = _align(stack, chosen, particles, columns, groups, references, alignment, pixel)
-    return movie_rows(particles.select(chosen), groups.numbers, groups.size, alignment.window, str(stack),
-                      offsets, angles, pixel)
+    offsets, angles = _align(cut.stack, cut.chosen, particles, columns, cut.groups, references, alignment, pixel)
+    return movie_rows(particles.select(cut.chosen), cut.groups.numbers, cut.groups.size, alignment.window,
+                      str(cut.stack), offsets, angles, pixel)
 
 
 def _align(stack: Path, chosen: np.ndarray, particles: Table, columns: dict, groups: FrameGroups,
@@ -262,4 +206,4 @@ def job_spec() -> JobSpec:
     )
 
 
-__all__ = ["job_spec", "run", "output_name", "movie_path", "MOVIE_DATA"]
+__all__ = ["job_spec", "run", "output_name", "MOVIE_DATA"]

@@ -9,11 +9,16 @@ reused whatever the parameters were):
    fitted by L-BFGS to the frames against the half-maps of ``fn_post`` (:mod:`vitreo.polish.bayesian`);
 2. with B-factor weighting: single-frame half-maps ``frameNNN_half1/2_class001_unfil.mrc`` (and
    their sums ``avgframes_half1/2_class001_unfil.mrc``), then per-frame B-factors and scale
-   factors from masked relative Guinier plots between ``perframe_bfac_lowres`` and
-   ``perframe_highres`` Å: ``bfactors.star`` (:mod:`vitreo.polish.frame_bfactors`); Bayesian
+   factors from masked relative Guinier plots (``frameNNN_guinier.star``) between
+   ``perframe_bfac_lowres`` and ``perframe_highres`` Å: ``bfactors.star``
+   (:mod:`vitreo.polish.frame_bfactors`); Bayesian
    polishing weights frames by their radiation damage instead (dose per frame, pre-exposure);
 3. shiny particles, the weighted sums of the aligned frames: ``<micrograph>_shiny.mrcs`` and
    ``shiny.star``; and ``logfile.pdf`` (tracks and fits, B-factors and scale factors, Guinier plots).
+
+RELION 5's Polish job.star (the same label, other options: a refinement's particles, MotionCorr's
+micrographs, a postprocess.star) loads too: the job then cuts the movie particles itself and
+polishes them as above with its options translated (:mod:`vitreo.jobs.polish_relion5`).
 """
 
 from __future__ import annotations
@@ -34,13 +39,14 @@ from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.movierefine_job import MOVIE_DATA
 from vitreo.jobs.options import JobOption, OptionKind, Params, unavailable_option
+from vitreo.jobs.polish_relion5 import relion5_options, translate, uses_relion5_inputs, validate_relion5
 from vitreo.jobs.running_options import running_options
 from vitreo.jobs.spec import ContinueRule, JobSpec, OutputNode
 from vitreo.jobs.star_tables import STAR_VERSION
 from vitreo.picking.extraction import bg_radius_for
 from vitreo.plots.polish_plots import BfactorPlot, TrackPage, write_polish_logfile
 from vitreo.polish.bayesian import MotionPriors, group_damage, micrograph_tracks
-from vitreo.polish.frame_bfactors import dose_frame_weights, frame_weights, masked_fsc, relative_guinier
+from vitreo.polish.frame_bfactors import GuinierFit, dose_frame_weights, fit_frames, frame_weights
 from vitreo.polish.frame_maps import frame_half_maps, window_groups
 from vitreo.polish.movie_particles import read_movie_particles
 from vitreo.polish.movie_table import ANGLES, MOVIE_COLUMNS, ORIGINS, MovieParticles, group_movie_particles
@@ -76,7 +82,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("do_bfactor_weighting", "Perform B-factor weighting?", "Yes", boolean, DAMAGE,
                   "Weight frames by per-frame B-factors and scale factors from single-frame reconstructions."),
         JobOption("perframe_highres", "Highres-limit per-frame maps (A)", "6", number, DAMAGE,
-                  "High-resolution limit of the relative Guinier fits (the per-frame maps are reconstructed in full)."),
+                  "High-resolution limit of the per-frame reconstructions and of their relative Guinier fits."),
         JobOption("perframe_bfac_lowres", "Lowres-limit B-factor estimation (A)", "20", number, DAMAGE,
                   "Low-resolution limit of the relative Guinier fits."),
         JobOption("average_frame_bfactor", "Average frames B-factor estimation", "1", number, DAMAGE,
@@ -98,6 +104,7 @@ def _options() -> tuple[JobOption, ...]:
         JobOption("sigma_acc", "Sigma for acceleration (A/dose):", "2", number, BAYES, "RELION 3's sigma_acc; -1: none."),
         JobOption("dose_per_frame", "Dose per frame (e/A2):", "1", number, BAYES, "Exposure of each movie frame."),
         JobOption("pre_exposure", "Pre-exposure (e/A2):", "0", number, BAYES, "Exposure before the first frame."),
+        *relion5_options(),
         unavailable_option("do_helix", "Do helical reconstruction?", "No", boolean, HELIX),
         unavailable_option("helical_nr_asu", "Number of asymmetrical units:", "1", number, HELIX),
         unavailable_option("helical_twist", "Helical twist (deg):", "0", number, HELIX),
@@ -107,10 +114,14 @@ def _options() -> tuple[JobOption, ...]:
 
 
 def _validate(params: Params) -> None:
-    if not params.text("fn_in"):
-        raise ValueError("give the movie particles of a MovieRefine job (--fn_in)")
     if params.flag("do_helix"):
         raise ValueError("polishing helical segments is not available in vitreo")
+    if uses_relion5_inputs(params):
+        validate_relion5(params)
+        return
+    if not params.text("fn_in"):
+        raise ValueError("give the movie particles of a MovieRefine job (--fn_in) or RELION 5's refined particles "
+                         "(--fn_data)")
     if params.flag("do_bayesian_polish"):
         if not params.text("fn_post"):
             raise ValueError("Bayesian polishing needs the half-maps (--fn_post)")
@@ -159,6 +170,9 @@ class MovieInput:
 
 def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     """Fit tracks, estimate frame weights, write shiny particles, bfactors.star and logfile.pdf."""
+    relion5 = uses_relion5_inputs(params)
+    if relion5:
+        params = translate(job_dir, params, ctx)
     data = MovieInput(params.text("fn_in"))
     measured, priors = data.movie.offsets(), data.movie.priors()
     positions = data.positions(priors)
@@ -171,7 +185,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
         ctx.log.info(" + %s already exists: skipping the fits of the tracks", job_dir / TRACKS)
         fitted = _read_tracks(job_dir / TRACKS, data)
     elif bayesian:
-        fitted = _bayesian_tracks(params, data, measured, priors, positions, damage, box, ctx)
+        fitted = _bayesian_tracks(params, data, priors, positions, damage, box, ctx)
     elif params.flag("do_fit_movement"):
         window = data.movie.window or params.integer("movie_runavg_window")
         _, mic_ids = np.unique(data.micrographs, return_inverse=True)
@@ -189,7 +203,8 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> None:
     if ctx.is_continue and (job_dir / SHINY).is_file():
         ctx.log.info(" + %s already exists: skipping polishing of the particles", job_dir / SHINY)
     else:
-        _write_shiny(job_dir, params, data, fitted, priors, weights, box, ctx)
+        _write_shiny(job_dir, params, data, fitted, priors, weights, box, ctx,
+                     np.float16 if relion5 and params.flag("do_float16") else np.float32)
     pages = [TrackPage(name, positions[data.micrographs == name], measured[data.micrographs == name],
                        fitted[data.micrographs == name]) for name in dict.fromkeys(data.micrographs)]
     write_polish_logfile(job_dir / LOGFILE, pages, plot)
@@ -234,8 +249,9 @@ def half_map_paths(fn_post: str) -> dict[int, Path]:
     return {1: Path(fn_post), 2: Path(other_half(fn_post))}
 
 
-def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, priors: np.ndarray, positions: np.ndarray,
+def _bayesian_tracks(params: Params, data: MovieInput, priors: np.ndarray, positions: np.ndarray,
                      damage: torch.Tensor, box: int, ctx: JobContext) -> np.ndarray:
+    """Per-particle tracks (P, G, 2) px fitted micrograph by micrograph (:mod:`vitreo.polish.bayesian`)."""
     maps = half_map_paths(params.text("fn_post"))
     for path in maps.values():
         if not path.is_file():
@@ -244,13 +260,12 @@ def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, pri
     angles = data.movie.prior_angles()
     motion = MotionPriors(params.number("sigma_vel"), params.number("sigma_div"), params.number("sigma_acc"))
     dose_per_group = params.number("dose_per_frame") * data.movie.group_size
-    fitted = np.zeros_like(measured)
+    fitted = np.zeros((len(priors), len(data.movie.numbers), 2))
     names = list(dict.fromkeys(data.micrographs))
     ctx.progress.start("Bayesian polishing", len(names))
     for name in names:
         ctx.check_abort()
         rows = np.flatnonzero(data.micrographs == name)
-        shared = np.median(measured[rows] - priors[rows, None], axis=0)  # the micrograph's common track
         rotations = euler_degrees_to_matrix(*(torch.from_numpy(np.ascontiguousarray(angles[rows, i]))
                                               for i in range(3))).to(torch.float32)
         for stack in np.unique(data.stacks[rows]):
@@ -259,8 +274,7 @@ def _bayesian_tracks(params: Params, data: MovieInput, measured: np.ndarray, pri
             fitted[part] = micrograph_tracks(stack, data.stack_index[part], len(data.movie.numbers), references,
                                              rotations[torch.from_numpy(local)], data.subsets[part],
                                              None if data.ctf is None else data.ctf[torch.from_numpy(part)],
-                                             priors[part], positions[part], damage, dose_per_group, data.pixel, motion,
-                                             initial=priors[part, None] + shared[None])
+                                             priors[part], positions[part], damage, dose_per_group, data.pixel, motion)
         ctx.progress.advance()
     ctx.progress.finish()
     return fitted
@@ -276,34 +290,48 @@ def _bfactors(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarra
         table = read_star(star)["perframe_bfactors"]
         bfactors = np.asarray(table["rlnBfactorUsedForSharpening"], float)
         intercepts = np.asarray(table["rlnFittedInterceptGuinierPlot"], float)
-        no_points = [(np.empty(0), np.empty(0))] * len(numbers)
-        return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, no_points)
+        points = [_read_guinier(job_dir / f"frame{number:03d}_guinier.star") for number in numbers]
+        return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, points)
     mask, _ = read_mrc(params.text("fn_mask"))
     if mask.shape != (box,) * 3:
         raise InputError(params.text("fn_mask"), f"mask of {mask.shape[-1]} px does not match the particles' {box} px box")
-    mask_t = torch.from_numpy(mask)
     maps = _frame_maps(job_dir, params, data, fitted, box, ctx)
     average = [sum(m[h] for m in maps) for h in (0, 1)]
     for h in (0, 1):
         write_mrc(job_dir / f"avgframes_half{h + 1}_class001_unfil.mrc", average[h].numpy(), data.pixel)
-    fsc_average = masked_fsc(average[0], average[1], mask_t)
-    fits = [relative_guinier(masked_fsc(m[0], m[1], mask_t), fsc_average, box, data.pixel,
-                             params.number("perframe_bfac_lowres"), params.number("perframe_highres")) for m in maps]
+    lowres, highres = params.number("perframe_bfac_lowres"), params.number("perframe_highres")
+    fits = fit_frames(maps, average, torch.from_numpy(mask), data.pixel, lowres, highres)
+    for number, fit in zip(numbers, fits):
+        _write_guinier(job_dir / f"frame{number:03d}_guinier.star", fit)
     bfactors = np.array([f.bfactor for f in fits])
     intercepts = np.array([f.intercept for f in fits])
     bad = numbers[~np.isfinite(bfactors)]
     if len(bad):
         raise InputError(None, f"the B-factor of movie frame(s) {', '.join(map(str, bad))} is NaN: fewer than 3 shells "
-                               f"between {params.number('perframe_bfac_lowres'):g} and "
-                               f"{params.number('perframe_highres'):g} Å have 0.143 < FSC < 1 in its relative Guinier "
-                               "plot; average more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) "
-                               "or give a larger low-resolution limit in Å (--perframe_bfac_lowres)")
+                               f"between {lowres:g} and {highres:g} Å have signal in its relative Guinier plot (the "
+                               "all-frames map's FSC above 0.143 and the frame correlating positively with it); "
+                               "average more frames in the B-factor estimation (--average_frame_bfactor 3, 5, ...) or give a "
+                               "larger low-resolution limit in Å (--perframe_bfac_lowres)")
     write_star(star, {"perframe_bfactors": Table({
         "rlnMovieFrameNumber": numbers, "rlnBfactorUsedForSharpening": bfactors,
         "rlnFittedInterceptGuinierPlot": intercepts,
         "rlnCorrelationFitGuinierPlot": np.array([f.correlation for f in fits])})}, version=STAR_VERSION)
     ctx.log.info(" Written %s", star)
     return bfactors, intercepts, BfactorPlot(numbers, bfactors, intercepts, [(f.s2, f.values) for f in fits])
+
+
+def _write_guinier(path: Path, fit: GuinierFit) -> None:
+    """A frame's relative Guinier plot, as RELION's frameNNN_guinier.star (ln(a_g/A) against s², 1/Å²)."""
+    write_star(path, {"relative_guinier": Table({"rlnResolutionSquared": fit.s2, "rlnLogAmplitudesOriginal":
+                                                 fit.values})}, version=STAR_VERSION)
+
+
+def _read_guinier(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The points (s², ln(a_g/A)) of a frame's relative Guinier plot; none when the file is missing or empty."""
+    table = read_star(path).get("relative_guinier") if path.is_file() else None
+    if not isinstance(table, Table):
+        return np.empty(0), np.empty(0)
+    return np.asarray(table["rlnResolutionSquared"], float), np.asarray(table["rlnLogAmplitudesOriginal"], float)
 
 
 def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarray, box: int,
@@ -321,7 +349,7 @@ def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndar
             halves = frame_half_maps(data.stacks, data.stack_index, len(numbers),
                                      window_groups(g, len(numbers), params.integer("average_frame_bfactor")), fitted,
                                      angles, data.subsets, data.ctf, data.pixel, box, params.text("sym_name"),
-                                     ctx.check_abort)
+                                     params.number("perframe_highres"), ctx.check_abort)
             for f, volume in zip(files, halves):
                 write_mrc(f, volume.numpy(), data.pixel)
             maps.append(halves)
@@ -331,8 +359,8 @@ def _frame_maps(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndar
 
 
 def _write_shiny(job_dir: Path, params: Params, data: MovieInput, fitted: np.ndarray, priors: np.ndarray,
-                 weights: torch.Tensor | None, box: int, ctx: JobContext) -> None:
-    """Shiny stacks per micrograph and shiny.star (the averaged particles' rows, new images)."""
+                 weights: torch.Tensor | None, box: int, ctx: JobContext, dtype: type = np.float32) -> None:
+    """Shiny stacks (of ``dtype``) per micrograph and shiny.star (the averaged particles' rows, new images)."""
     radius = bg_radius_for(params.number("bg_diameter"), box, 0)
     names = np.empty(len(priors), dtype=object)
     n_groups = len(data.movie.numbers)
@@ -352,7 +380,7 @@ def _write_shiny(job_dir: Path, params: Params, data: MovieInput, fitted: np.nda
                     frames, torch.from_numpy(fitted[part]), torch.from_numpy(priors[part]), weights, radius,
                     params.number("white_dust"), params.number("black_dust"))
         target = coordinate_file_for(name, "_shiny.mrcs", job_dir)
-        write_mrc(target, images.numpy(), data.pixel, is_stack=True)
+        write_mrc(target, images.numpy(), data.pixel, is_stack=True, dtype=dtype)
         names[rows] = [f"{i + 1:06d}@{target}" for i in range(len(rows))]
         ctx.progress.advance()
     ctx.progress.finish()
@@ -380,7 +408,7 @@ def job_spec() -> JobSpec:
         validate=_validate,
         continue_rule=ContinueRule.RESTART,
         gentle_clean=("frame*_half*_class001_unfil.mrc",),
-        harsh_clean=("**/*_shiny.mrcs", "avgframes_half*_class001_unfil.mrc"),
+        harsh_clean=("**/*_shiny.mrcs", "**/*_movie.mrcs", "avgframes_half*_class001_unfil.mrc"),
         hidden_name=".gui_polish",
         summary="Polish particles: fit their tracks, weight frames by B-factors (or Bayesian polishing), write shiny "
                 "particles.",

@@ -30,8 +30,10 @@ def insert_particles(
     symmetry: str = "C1",
     batch_size: int = 256,
     progress: Progress | None = None,
+    max_radius: float | None = None,
 ) -> None:
-    """Back-project every particle (in batches) into ``backprojector``; ``progress(n_done)``."""
+    """Back-project every particle (in batches) into ``backprojector``, up to ``max_radius`` Fourier
+    pixels (default: Nyquist); ``progress(n_done)``."""
     box = particles.box
     device = backprojector.weight.device
     operators = proper_operators(symmetry, dtype=torch.float32, device=device)
@@ -47,7 +49,7 @@ def insert_particles(
             weights = factors.weight
         rotations = (batch.rotations.to(device)[:, None] @ operators[None]).reshape(-1, 3, 3)
         backprojector.insert(
-            slices.repeat_interleave(n_ops, dim=0), rotations, weights.repeat_interleave(n_ops, dim=0)
+            slices.repeat_interleave(n_ops, dim=0), rotations, weights.repeat_interleave(n_ops, dim=0), max_radius
         )
         if progress is not None:
             progress(min(start + batch_size, len(particles)))

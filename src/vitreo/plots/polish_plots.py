@@ -44,6 +44,7 @@ def write_polish_logfile(path: str | os.PathLike[str], pages: Sequence[TrackPage
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.collections import LineCollection
 
     with atomic_path(path) as tmp, PdfPages(tmp) as pdf:
         if bfactors is not None:
@@ -58,10 +59,10 @@ def write_polish_logfile(path: str | os.PathLike[str], pages: Sequence[TrackPage
                 plt.close(fig)
         for page in pages[:MAX_TRACK_PAGES]:
             fig, ax = plt.subplots(figsize=(7.5, 7.5))
-            for position, measured, fitted in zip(page.positions, page.measured, page.fitted):
-                for track, colour in ((measured, "0.6"), (fitted, "red")):
-                    xy = position + TRACK_SCALE * (track - track.mean(0))
-                    ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=0.8)
+            for tracks, colour in ((page.measured, "0.6"), (page.fitted, "red")):  # (P, G, 2) each
+                xy = page.positions[:, None] + TRACK_SCALE * (tracks - tracks.mean(1, keepdims=True))
+                ax.add_collection(LineCollection(list(xy), colors=colour, linewidths=0.8))
+            ax.autoscale_view()
             ax.invert_yaxis()
             ax.set_aspect("equal")
             ax.set_xlabel(f"X-coordinate (px; tracks scaled by {TRACK_SCALE:.0f})")

@@ -62,6 +62,18 @@ def windowed_likelihood(frames: torch.Tensor, references: torch.Tensor, prior_t:
     return window.clone(), centres  # a copy: a view would keep the whole maps alive
 
 
+def common_track(maps: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """A start for every particle (P, G, 2) px: the micrograph's common displacement in each frame
+    group, the peak of the likelihood windows (P, G, 2W+1, 2W+1) summed over particles (each
+    window centred at its particle's ``centres`` (P, 2)). Unlike one particle's map, the sum has
+    one clear peak, so the fit starts near the true track even after fast early drift."""
+    total = maps.sum(0)  # (G, 2W+1, 2W+1)
+    side = total.shape[-1]
+    best = total.reshape(total.shape[0], -1).argmax(-1)
+    shift = torch.stack([best % side, best // side], dim=-1).to(centres.dtype) - WINDOW  # (G, 2) as (x, y)
+    return centres[:, None] + shift[None]
+
+
 def fit_tracks(maps: torch.Tensor, centres: torch.Tensor, positions: np.ndarray, dose_per_group: float,
                pixel_size: float, priors: MotionPriors, initial: torch.Tensor | None = None,
                iterations: int = 100) -> torch.Tensor:
@@ -109,7 +121,7 @@ def fit_tracks(maps: torch.Tensor, centres: torch.Tensor, positions: np.ndarray,
         return tracks().clamp(-WINDOW, WINDOW) + centres[:, None]
 
 
-__all__ = ["MotionPriors", "group_damage", "windowed_likelihood", "fit_tracks", "WINDOW"]
+__all__ = ["MotionPriors", "group_damage", "windowed_likelihood", "common_track", "fit_tracks", "WINDOW"]
 
 
 def micrograph_tracks(stack: str, stack_index: np.ndarray, n_groups: int, references: References,
@@ -119,7 +131,7 @@ def micrograph_tracks(stack: str, stack_index: np.ndarray, n_groups: int, refere
     """Offsets (P, G, 2) px (RELION's sense: centre at N//2 − o) of one micrograph's particles, read
     from ``stack`` in chunks and compared with their CTF-multiplied projections (rotations (P, 3, 3),
     subsets and CTFs); ``priors_px`` (P, 2) the averaged particles' offsets, ``initial`` (P, G, 2)
-    offsets to start from."""
+    offsets to start from (default: the common track of :func:`common_track`)."""
     from vitreo.polish.movie_particles import read_movie_particles
 
     maps, centres = [], []
@@ -131,8 +143,9 @@ def micrograph_tracks(stack: str, stack_index: np.ndarray, n_groups: int, refere
         window, centre = windowed_likelihood(frames, spectra, prior_t, damage)
         maps.append(window)
         centres.append(centre)
-    start_t = None if initial is None else -torch.from_numpy(initial)
-    t = fit_tracks(torch.cat(maps), torch.cat(centres), positions, dose_per_group, pixel_size, motion_priors, start_t)
+    maps_t, centres_t = torch.cat(maps), torch.cat(centres)
+    start_t = common_track(maps_t, centres_t) if initial is None else -torch.from_numpy(initial)
+    t = fit_tracks(maps_t, centres_t, positions, dose_per_group, pixel_size, motion_priors, start_t)
     return -t.double().numpy()
 
 
