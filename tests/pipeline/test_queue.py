@@ -68,3 +68,14 @@ def test_jobs_run_through_a_fake_sbatch(project: Project, vitreo: Cli, tmp_path:
     code, _, err = vitreo("run", "Import", "--fn_in_raw", "Movies/*.tiff", "--do_queue", "Yes", "--project", root)
     assert code == 1 and "invalid partition" in err
     assert project.read().process("Import/job002/").status.value == "Failed"
+
+
+def test_relion5s_disabled_option_marker_reads_as_the_default() -> None:
+    """RELION 5 job.star files of sites that disable an option hold JSE_DISABLED_PARALLEL there."""
+    from vitreo.jobs.registry import spec_for_label
+    from vitreo.pipeline.submit import params_from_values
+
+    params, _ = params_from_values(spec_for_label("relion.class2d"), {"min_dedicated": "JSE_DISABLED_PARALLEL"})
+    assert params.integer("min_dedicated") >= 1
+    with pytest.raises(ValueError, match="must be a number"):
+        params_from_values(spec_for_label("relion.class2d"), {"min_dedicated": "many"})

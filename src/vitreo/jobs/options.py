@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+#: RELION 5 writes JSE_DISABLED_PARALLEL (and kin) for options its site configuration disables.
+DISABLED_MARKER = "JSE_DISABLED"
 _TRUE = {"yes", "y", "true", "1", "on"}
 _FALSE = {"no", "n", "false", "0", "off"}
 
@@ -56,8 +58,11 @@ class JobOption:
         return self.default() if callable(self.default) else self.default
 
     def normalise(self, value: str) -> str:
-        """``value`` checked against the option's kind, in canonical RELION text; raises ValueError."""
+        """``value`` checked against the option's kind, in canonical RELION text; raises ValueError.
+        RELION 5's marker of an option its site has disabled (JSE_DISABLED_...) reads as the default."""
         text = value.strip()
+        if text.startswith(DISABLED_MARKER):
+            text = self.default_text().strip()
         if self.kind is OptionKind.BOOLEAN:
             word = text.lower()
             if word in _TRUE:
