@@ -174,3 +174,34 @@ def test_statistics_over_own_columns_equal_the_dense_sums() -> None:
         sums.append((stats.table[0], stats.table[1], stats.noise, stats.residual, stats.scale_xa, stats.class_weight))
     for got, expected in zip(sums[1], sums[0]):
         assert torch.allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_pooled_sums_without_a_table_back_project_as_the_table_does() -> None:
+    """Where the per-reference table would be too large, chunks' sums are pooled (one reference's
+    added together) and back-projected at the end: the same maps as through the table."""
+    from vitreo.ml import statistics as stats_module
+
+    generator = torch.Generator().manual_seed(6)
+    pixels = FourierPixels.for_size(BOX, 12)
+    n_ref, n_shift = 5, 3
+    projections = StackedProjections.from_complex(torch.randn(n_ref, len(pixels), dtype=torch.complex64, generator=generator))
+    shifts = torch.randn(n_shift, 2, dtype=torch.float64, generator=generator)
+    phases = pixels.phases(shifts)
+    references = (torch.arange(n_ref), torch.tensor([0, 0, 1, 1, 1]),
+                  in_plane_matrices(torch.rand(n_ref, dtype=torch.float64, generator=generator)).float())
+    chunks = [(_batch(3, pixels, generator), torch.rand(3, n_shift, n_ref, generator=generator)) for _ in range(2)]
+    results = []
+    for elements in (stats_module.TABLE_ELEMENTS, 0):  # with the table; without it (pooled)
+        stats_module.TABLE_ELEMENTS, saved = elements, stats_module.TABLE_ELEMENTS
+        try:
+            stats = SufficientStatistics(2, 2, BOX, pixels, n_groups=2, n_particles=3, n_references=n_ref)
+            assert (stats.table is None) == (elements == 0)
+            for batch, weights in chunks:
+                stats.add(batch, weights, projections, references, shifts, phases, GemmTimer())
+            assert elements or stats.pending_rows == 2 * n_ref  # both chunks pooled, not yet inserted
+            stats.finish()
+        finally:
+            stats_module.TABLE_ELEMENTS = saved
+        results.append([(bp.data.clone(), bp.weight.clone()) for bp in stats.backprojectors])
+    for (data_a, weight_a), (data_b, weight_b) in zip(*results):
+        assert torch.allclose(data_a, data_b, rtol=1e-4, atol=1e-4) and torch.allclose(weight_a, weight_b, rtol=1e-4, atol=1e-5)

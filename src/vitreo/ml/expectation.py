@@ -39,6 +39,7 @@ from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.posterior import normalise, prune, significance_threshold
+from vitreo.ml.projection_cache import ProjectionCache
 from vitreo.ml.references import ReferenceProjector
 from vitreo.ml.sampling import OrientationSampling, TranslationSampling
 from vitreo.ml.scoring import GemmTimer, StackedProjections, dense_scores, gathered_scores
@@ -49,7 +50,7 @@ BLOCK_ELEMENTS = 1 << 24
 #: A fine-pass chunk is scored densely over its union of references when its widest particle's own
 #: references are at least this fraction of that union.
 DENSE_FRACTION = 0.7
-#: Largest table of fine-reference projections kept for the whole iteration (complex64).
+#: Largest cache of fine-reference projections kept for the iteration (elements of R × F).
 PROJECTION_TABLE_ELEMENTS = 1 << 25
 
 BatchProgress = Callable[[int], None]
@@ -120,18 +121,14 @@ class Expectation:
         self.coarse_phases = self.pixels.phases(self.coarse_shifts)[:, : self.coarse_count]
         self.fine_phases = self.pixels.phases(self.fine_shifts)
         self.n_references = k * self.n_coarse * self.n_children
-        # fine projections kept for the iteration when they fit: all computed at once in 2D (every
-        # class × angle is cheap and most are visited), filled as needed in 3D
-        self._table: tuple[StackedProjections, torch.Tensor] | None = None
-        if self.n_references * len(self.pixels) <= PROJECTION_TABLE_ELEMENTS:
-            if orientations.ndim == 2:
-                all_refs = torch.arange(self.n_references, device=device)
-                self._table = (self._project_fine(all_refs), torch.ones(self.n_references, dtype=torch.bool, device=device))
-            else:
-                self._table = (
-                    StackedProjections.empty(self.n_references, len(self.pixels), device),
-                    torch.zeros(self.n_references, dtype=torch.bool, device=device),
-                )
+        # fine projections kept for the iteration in a bounded cache: all made at once in 2D when
+        # they fit (every class × angle is cheap and most are visited), as needed in 3D
+        self._cache = ProjectionCache(
+            self.n_references, len(self.pixels), PROJECTION_TABLE_ELEMENTS // max(1, len(self.pixels)),
+            self._project_fine, device,
+        )
+        if orientations.ndim == 2 and self._cache.capacity == self.n_references:
+            self._cache.fill_all()
         prior = model.class_distribution.to(device=device, dtype=torch.float32)
         self.log_class_prior = torch.log(prior.clamp_min(0.0))
 
@@ -224,18 +221,10 @@ class Expectation:
         return StackedProjections.from_complex(self.references.project(*self._fine_geometry(fine_refs), self.pixels))
 
     def _fine_references(self, fine_refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, StackedProjections]:
-        """Classes (R,), rotations (R, D, D) and projections of fine reference ids (R,), through
-        the iteration's projection table when it fits in memory."""
+        """Classes (R,), rotations (R, D, D) and projections of distinct fine reference ids (R,),
+        through the iteration's projection cache."""
         ref_class, rotation = self._fine_geometry(fine_refs)
-        if self._table is None:
-            return ref_class, rotation, StackedProjections.from_complex(self.references.project(ref_class, rotation, self.pixels))
-        table, known = self._table
-        missing = torch.nonzero(~known[fine_refs]).squeeze(-1)
-        if len(missing):
-            fresh = self.references.project(ref_class[missing], rotation[missing], self.pixels)
-            table.assign(fine_refs[missing], StackedProjections.from_complex(fresh))
-            known[fine_refs[missing]] = True
-        return ref_class, rotation, table.select(fine_refs)
+        return ref_class, rotation, self._cache.get(fine_refs)
 
     def align(
         self,

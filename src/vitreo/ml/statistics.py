@@ -32,6 +32,8 @@ def _complex(stacked: torch.Tensor) -> torch.Tensor:
 
 #: Largest (references × pixels) table of per-reference sums kept before back-projection.
 TABLE_ELEMENTS = 1 << 25
+#: Without a table, pooled per-reference sums are back-projected when they exceed this (rows × pixels).
+POOL_ELEMENTS = 1 << 25
 
 
 class SufficientStatistics:
@@ -39,7 +41,8 @@ class SufficientStatistics:
 
     Per-reference data and weight sums are kept in a table over all ``n_references`` reference
     ids while it stays small (2D: classes × fine in-plane angles) and back-projected once by
-    :meth:`finish`; otherwise each batch's sums are back-projected right away.
+    :meth:`finish`; otherwise the sums of successive chunks are pooled (those of one reference
+    added together) and back-projected when the pool grows large, and by :meth:`finish`.
     """
 
     def __init__(
@@ -69,6 +72,9 @@ class SufficientStatistics:
                 torch.full((n_references,), -1, dtype=torch.long, device=device),
                 torch.zeros(n_references, ndim, ndim, device=device),
             )
+        # without a table: per-reference sums waiting to be back-projected (flushed when large)
+        self.pending: list[tuple[torch.Tensor, ...]] = []
+        self.pending_rows = 0
         self.noise = torch.zeros(n_groups, n_pix, dtype=_F64, device=device)
         self.power = torch.zeros(n_groups, n_shells, dtype=_F64, device=device)
         self.group_count = torch.zeros(n_groups, dtype=_F64, device=device)
@@ -137,7 +143,11 @@ class SufficientStatistics:
         self.power.index_add_(0, batch.group, batch.power_shells.double())
         self.group_count.index_add_(0, batch.group, torch.ones(b, dtype=_F64, device=batch.group.device))
         if self.table is None:
-            self._insert(data, weight, classes, rotations, per_reference.sum(0) > 0)
+            used = per_reference.sum(0) > 0
+            self.pending.append((ids[used], data[used], weight[used], classes[used], rotations[used]))
+            self.pending_rows += int(used.sum())
+            if self.pending_rows * len(self.pixels) > POOL_ELEMENTS:
+                self._flush()
         else:
             table_data, table_weight, table_class, table_rotation = self.table
             table_data.index_add_(0, ids, data)
@@ -146,11 +156,25 @@ class SufficientStatistics:
             table_rotation[ids] = rotations.to(table_rotation)
 
     def finish(self) -> None:
-        """Back-project the tabled per-reference sums (call once, after the last batch)."""
+        """Back-project the tabled or pending per-reference sums (call once, after the last batch)."""
         if self.table is not None:
             data, weight, classes, rotations = self.table
             self._insert(data, weight, classes, rotations, classes >= 0)
             self.table = None
+        self._flush()
+
+    def _flush(self) -> None:
+        """Back-project the pending sums, those of one reference id added together first."""
+        if not self.pending:
+            return
+        ids, data, weight, classes, rotations = (torch.cat(parts) for parts in zip(*self.pending))
+        self.pending, self.pending_rows = [], 0
+        unique, inverse = torch.unique(ids, return_inverse=True)
+        first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(len(ids), device=ids.device))
+        summed_data = torch.zeros(len(unique), data.shape[1], dtype=data.dtype, device=data.device).index_add_(0, inverse, data)
+        summed_weight = torch.zeros(len(unique), weight.shape[1], device=weight.device).index_add_(0, inverse, weight)
+        used = torch.ones(len(unique), dtype=torch.bool, device=ids.device)
+        self._insert(summed_data, summed_weight, classes[first], rotations[first], used)
 
     def _insert(
         self, data: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, rotations: torch.Tensor, used: torch.Tensor

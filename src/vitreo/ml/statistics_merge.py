@@ -11,7 +11,7 @@ from vitreo.ml.statistics import SufficientStatistics
 SUMMED = ("noise", "power", "group_count", "scale_xa", "scale_aa", "class_weight", "residual", "offset_sq",
           "offset_weight")
 #: Fields that are the same in every part (geometry) or merged apart (the back-projectors).
-SHARED = ("pixels", "operators", "box", "table", "backprojectors")
+SHARED = ("pixels", "operators", "box", "table", "pending", "pending_rows", "backprojectors")
 
 
 def add_statistics(total: SufficientStatistics, part: SufficientStatistics) -> None:
@@ -19,7 +19,7 @@ def add_statistics(total: SufficientStatistics, part: SufficientStatistics) -> N
     unknown = sorted(set(vars(total)) - set(SUMMED) - set(SHARED))
     if unknown:  # a new accumulator must be summed here too, or distributed runs would drop it
         raise TypeError(f"SufficientStatistics has fields the merge does not know: {', '.join(unknown)}")
-    if total.table is not None or part.table is not None:
+    if total.table is not None or part.table is not None or total.pending or part.pending:
         raise ValueError("finish() the statistics before adding them")
     if len(total.backprojectors) != len(part.backprojectors):
         raise ValueError("cannot add statistics of different numbers of classes")
