@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from vitreo.em.fsc import first_shell_below
 from vitreo.em.sampling import angular_step_deg
 
 MAX_ITER_WITHOUT_RESOLUTION_GAIN = 1
@@ -70,8 +71,8 @@ class AutoSampling:
         """The state with RELION's incr_size updated from this iteration's half-map ``fsc``
         (N//2+1,), and the number of shells the next image size adds to the resolution shell,
         given the image size ``used_size`` of this iteration's E-step."""
-        below_half = _first_below(fsc, 0.5)
-        below_gold = _first_below(fsc, 0.143)
+        below_half = first_shell_below(fsc, 0.5)
+        below_gold = first_shell_below(fsc, 0.143)
         incr = max(self.incr_size, below_gold - below_half + 5)
         edge = min(max(used_size // 2 - 1, 0), fsc.shape[0] - 1)
         high_at_limit = float(fsc[edge]) > 0.2
@@ -200,8 +201,3 @@ class AutoSampling:
             incr_size=int(values.get("rlnIncrementImageSize", 10)),
         )
 
-
-def _first_below(curve: torch.Tensor, threshold: float) -> int:
-    """The first shell ≥ 1 where ``curve`` falls below ``threshold`` (its length if never)."""
-    below = torch.nonzero(curve[1:] < threshold).squeeze(-1)
-    return int(below[0]) + 1 if len(below) else int(curve.shape[0])
