@@ -130,3 +130,20 @@ def test_auto_sampling_follows_relion() -> None:
     state = state.after_iteration(25.0, 3.1, 0.6, 0.0, 6.0, 1.0, messages.append)  # stalled, 3.75 < 0.75·6.0
     assert state.fine_enough and state.converged and state.healpix_order == 3
     assert messages[-1].startswith(" Auto-refine: Refinement has converged")
+
+
+def test_image_size_grows_as_relion_does() -> None:
+    """incr_size grows to the FSC-0.5-to-0.143 distance plus 5 shells and never shrinks; a quarter-box
+    step while the FSC at the edge of the used size is above 0.2 (and ⟨Pmax⟩ > 0.1)."""
+    shells = torch.arange(61, dtype=torch.float64)
+    fsc = 1.0 / (1.0 + torch.exp((shells - 30.0) / 4.0))  # first below 0.5: shell 31; below 0.143: 38
+    state = AutoSampling(healpix_order=2, offset_range=5.0, offset_step=2.0, incr_size=10)
+    state, step = state.image_size_step(fsc, used_size=40, avg_pmax=0.5, box=120)  # edge shell 19: FSC 0.94
+    assert step == 15 and state.incr_size == 12  # a quarter of the half-box; 38 − 31 + 5 = 12, kept
+    state, step = state.image_size_step(fsc, used_size=100, avg_pmax=0.5, box=120)  # edge shell 49: FSC 0.01
+    assert step == 12
+    state, step = state.image_size_step(fsc, used_size=40, avg_pmax=0.05, box=120)  # uncertain: no big step
+    assert step == 12
+    sharp = 1.0 / (1.0 + torch.exp((shells - 30.0) / 0.5))  # 0.5 → 0.143 within one shell
+    state, step = state.image_size_step(sharp, used_size=100, avg_pmax=0.5, box=120)
+    assert state.incr_size == 12 and step == 12  # never below the value reached before
