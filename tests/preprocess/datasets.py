@@ -67,3 +67,11 @@ def synthetic_spectrum(params: CtfFitParams, optics: Optics, box: int = 256, pix
     clean = background + envelope * centred_spectrum(ctf.square(), (box, box))
     rng = torch.Generator().manual_seed(seed)
     return clean * (1.0 + noise * torch.randn(clean.shape, generator=rng, dtype=torch.float64))
+
+
+@functools.cache
+def small_ctf_micrographs() -> SimulatedDataset:
+    """Six 1024² tiny-preset micrographs (80 particles each), dose 1 e/Å² per frame: 49 tiles of 256² give
+    a noisy rotational average with two to five Thon rings between 30 and 10 Å."""
+    return _make("ctf-small", n_micrographs=6, micrographs_only=True, micrograph_size=(1024, 1024),
+                 particles_per_micrograph=80, seed=5)

@@ -81,7 +81,10 @@ def preprocessing_stages(data: DemoData) -> list[Stage]:
             "pre_exposure": f"{c.pre_exposure:g}", "bfactor": "150", "patch_x": patches, "patch_y": patches,
             "do_save_noDW": "Yes"}, "Beam-induced motion correction"),
         Stage("ctffind", "relion.ctffind", {
-            "input_star_mics": "{motioncorr}corrected_micrographs.star", "use_noDW": "Yes", "box": ctf_box,
+            # Tiles of the non-dose-weighted micrograph rather than MotionCorr's frame-group spectrum: on the
+            # quick preset's 1024² micrographs the mean defocus was off by 107 Å (median) against 174 Å.
+            "input_star_mics": "{motioncorr}corrected_micrographs.star", "use_noDW": "Yes", "use_given_ps": "No",
+            "box": ctf_box,
             "resmin": "30", "resmax": f"{max(5.0, 2.5 * c.pixel_size):.1f}", "dfmin": "5000", "dfmax": "50000",
             "dfstep": "500", "dast": "100"}, "CTF estimation"),
         Stage("picks", "relion.import", {

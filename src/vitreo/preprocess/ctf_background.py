@@ -66,14 +66,18 @@ class BackgroundFit:
         return self.basis(radius) @ self.envelope_coef
 
 
+def gaussian_smooth(profile: torch.Tensor, width: float) -> torch.Tensor:
+    """A profile (n,) convolved with a normalised Gaussian of ``width`` samples (ends repeated)."""
+    n = profile.shape[-1]
+    x = torch.arange(-int(3 * width), int(3 * width) + 1, dtype=profile.dtype, device=profile.device)
+    kernel = torch.exp(-0.5 * (x / width) ** 2)
+    padded = torch.nn.functional.pad(profile.reshape(1, 1, n), (len(x) // 2, len(x) // 2), mode="replicate")
+    return torch.nn.functional.conv1d(padded, (kernel / kernel.sum()).reshape(1, 1, -1)).reshape(n)
+
+
 def ring_weights(profile: torch.Tensor, counts: torch.Tensor, smooth_px: float = 3.0) -> torch.Tensor:
     """Least-squares weights of radial samples: pixel count over the squared, smoothed amplitude."""
-    n = profile.shape[-1]
-    x = torch.arange(-int(3 * smooth_px), int(3 * smooth_px) + 1, dtype=profile.dtype, device=profile.device)
-    kernel = torch.exp(-0.5 * (x / smooth_px) ** 2)
-    padded = torch.nn.functional.pad(profile.reshape(1, 1, n), (len(x) // 2, len(x) // 2), mode="replicate")
-    smooth = torch.nn.functional.conv1d(padded, (kernel / kernel.sum()).reshape(1, 1, -1)).reshape(n)
-    return counts / smooth.abs().clamp_min(1e-30) ** 2
+    return counts / gaussian_smooth(profile, smooth_px).abs().clamp_min(1e-30) ** 2
 
 
 def fit_backgrounds(values: torch.Tensor, basis_values: torch.Tensor, ctf2: torch.Tensor, weights: torch.Tensor
@@ -106,4 +110,4 @@ def fit_background(values: torch.Tensor, radius: torch.Tensor, ctf2: torch.Tenso
     return BackgroundFit(basis, b[0], e[0], float(rss[0]))
 
 
-__all__ = ["RadialBasis", "BackgroundFit", "ring_weights", "fit_backgrounds", "fit_background"]
+__all__ = ["RadialBasis", "BackgroundFit", "gaussian_smooth", "ring_weights", "fit_backgrounds", "fit_background"]

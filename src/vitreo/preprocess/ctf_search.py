@@ -1,12 +1,16 @@
 """Exhaustive CTF searches, CTFFIND4's way: first the mean defocus (and phase shift) on the
 rotational average, then the astigmatism on the 2D spectrum.
 
-1D: every defocus from ``min`` to ``max`` in ``step`` (× every phase shift when asked) is
-scored by the weighted residual of the best background + envelope × CTF² fit
-(``ctf_background``); the few deepest local minima are refined on a 10× finer grid and the
-best of them goes on to 2D. Hypotheses with
-fewer than ``MIN_ZEROS`` CTF zeros inside the fit band are not considered (when others
-are): their smooth CTF² can be mistaken for background.
+1D: the rotational average's smooth background (the background basis of ``ctf_background``,
+fitted once by weighted least squares) is subtracted and the rest divided by its local RMS,
+so that every ring counts alike whatever the envelope, as CTFFIND does; every defocus from
+``min`` to ``max`` in ``step`` (× every phase shift when asked) is scored by the normalised
+cross-correlation of that ring contrast with CTF²; the few best local optima are refined on
+a 10× finer grid and the best of them goes on to 2D. Hypotheses with fewer than
+``MIN_ZEROS`` CTF zeros inside the fit band are not considered (when others are): their
+smooth CTF² can be mistaken for background. (Fitting a background and an envelope to each
+hypothesis instead let a flexible envelope fade out the rings a wrong defocus misses: with
+three rings in the band, simulated micrographs fitted defoci 30% off.)
 
 2D: with that background and envelope fixed, every half-astigmatism A (0 … ``max``) and axis
 angle θ (0 … 180°) around the mean defocus is scored by the weighted normalised
@@ -21,7 +25,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from vitreo.preprocess.ctf_background import RadialBasis, fit_backgrounds
+from vitreo.preprocess.ctf_background import RadialBasis, gaussian_smooth
 from vitreo.em.ctf import ctf_phase
 from vitreo.preprocess.ctf_model import CtfFitParams, Optics, ctf_squared, hypotheses
 
@@ -29,6 +33,7 @@ FINE_FACTOR = 10  # the 1D refinement grid is this much finer than the search st
 HYPOTHESIS_CHUNK = 256  # 2D hypotheses scored at once (bounds memory: chunk × pixels)
 MIN_ZEROS = 2  # CTF zeros a hypothesis must place inside the fit band
 REFINED_MINIMA = 3  # deepest coarse 1D minima refined on the fine grid (the grid can miss the true one's depth)
+LOCAL_RMS_WIDTH = 1.0 / 12  # Gaussian width of the ring contrast's local RMS, as a fraction of the band
 
 
 @dataclass(frozen=True)
@@ -76,17 +81,18 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
                         basis: RadialBasis, optics: Optics, defocus: tuple[float, float, float],
                         phases: tuple[float, float, float] | None) -> list[tuple[float, float]]:
     """Candidate (mean defocus Å, phase shift °) for a rotational average ``profile`` at ``radius``
-    (Fourier px), best first: the deepest local minima of the residual over the defocus grid, each refined."""
-    basis_values = basis(radius)
+    (Fourier px, consecutive) with least-squares ``weights``, best first: the best local optima of
+    the ring contrast's correlation with CTF² over the defocus grid, each refined."""
+    contrast = ring_contrast(profile, basis(radius), weights)
+    uniform = torch.ones_like(contrast)
 
     def residuals(defoci: torch.Tensor, phase_values: torch.Tensor) -> torch.Tensor:
-        """Residual (D, P) of every defocus × phase hypothesis (inf where ruled out)."""
+        """Negated correlation (D, P) of every defocus × phase hypothesis (inf where ruled out)."""
         d, p = torch.meshgrid(defoci, phase_values, indexing="ij")
         d, p = d.reshape(-1), p.reshape(-1)
         params = hypotheses(optics, d, d, torch.zeros_like(d), p)
-        rss = torch.cat([fit_backgrounds(profile, basis_values, ctf_squared(params[i : i + HYPOTHESIS_CHUNK], s2),
-                                         weights)[2] for i in range(0, len(d), HYPOTHESIS_CHUNK)])
-        zeros = _zeros_between(params, s2[0], s2[-1])
+        rss = -weighted_ncc(contrast, ctf_squared(params, s2), uniform)
+        zeros = zeros_between(params, s2[0], s2[-1])
         if bool((zeros >= MIN_ZEROS).any()):
             rss = torch.where(zeros >= MIN_ZEROS, rss, torch.full_like(rss, math.inf))
         return rss.reshape(len(defoci), len(phase_values))
@@ -110,6 +116,16 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
     return [(d, p) for _, d, p in sorted(found)]
 
 
+def ring_contrast(profile: torch.Tensor, basis_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The profile (n,) minus its smooth background (weighted least squares on ``basis_values`` (n, K)),
+    divided by its local RMS (Gaussian window of ``LOCAL_RMS_WIDTH`` × n samples)."""
+    root = weights.sqrt()
+    coef = torch.linalg.lstsq(basis_values * root[:, None], (profile * root)[:, None]).solution[:, 0]
+    detrended = profile - basis_values @ coef
+    power = gaussian_smooth(detrended.square(), max(1.0, LOCAL_RMS_WIDTH * len(profile)))
+    return detrended / power.sqrt().clamp_min(1e-30)
+
+
 def _local_minima(values: torch.Tensor) -> list[int]:
     """Indices of the finite local minima of a 1D curve, deepest first (the global minimum at least)."""
     inf = torch.full((1,), math.inf, dtype=values.dtype, device=values.device)
@@ -120,7 +136,7 @@ def _local_minima(values: torch.Tensor) -> list[int]:
     return [int(i) for i in minima[torch.argsort(values[minima])]]
 
 
-def _zeros_between(params: object, s2_low: torch.Tensor, s2_high: torch.Tensor) -> torch.Tensor:
+def zeros_between(params: object, s2_low: torch.Tensor, s2_high: torch.Tensor) -> torch.Tensor:
     """Number of CTF zeros (χ = mπ) between two squared frequencies, per hypothesis."""
     ends = torch.stack([s2_low, s2_high])
     chi = ctf_phase(params, ends, (0.5 * (params.defocus_u + params.defocus_v))[:, None].expand(-1, 2))  # type: ignore[attr-defined]
