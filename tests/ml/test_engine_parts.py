@@ -205,3 +205,24 @@ def test_pooled_sums_without_a_table_back_project_as_the_table_does() -> None:
         results.append([(bp.data.clone(), bp.weight.clone()) for bp in stats.backprojectors])
     for (data_a, weight_a), (data_b, weight_b) in zip(*results):
         assert torch.allclose(data_a, data_b, rtol=1e-4, atol=1e-4) and torch.allclose(weight_a, weight_b, rtol=1e-4, atol=1e-5)
+
+
+def test_orientation_changes_ignore_jumps_between_symmetry_copies() -> None:
+    from vitreo.em.geometry import euler_degrees_to_matrix, matrix_to_euler
+    from vitreo.em.symmetry import proper_operators
+    from vitreo.ml.model import ParticleState
+    from vitreo.ml.optimiser import convergence
+
+    generator = torch.Generator().manual_seed(3)
+    angles = torch.rand(200, 3, generator=generator, dtype=torch.float64) * torch.tensor([360.0, 180.0, 360.0])
+    old = ParticleState.initial(torch.zeros(200, 2))
+    old.angles = torch.deg2rad(angles)
+    copies = euler_degrees_to_matrix(*angles.unbind(-1)) @ proper_operators("D2", torch.float64)[2]  # 180° about an axis
+    moved = old.copy()
+    moved.angles = torch.stack(matrix_to_euler(copies), dim=-1)
+    assert convergence(old, moved, "D2")[1] < 1e-3
+    assert convergence(old, moved, "C1")[1] == pytest.approx(180.0, abs=1e-3)
+    turned = old.copy()
+    turned.angles = torch.stack(matrix_to_euler(euler_degrees_to_matrix(*angles.unbind(-1))
+                                                @ euler_degrees_to_matrix(0.0, 0.0, 10.0)), dim=-1)
+    assert convergence(old, turned, "D2")[1] == pytest.approx(10.0, abs=1e-3)

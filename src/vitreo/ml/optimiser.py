@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from vitreo.em.geometry import euler_to_matrix, rotation_angle
+from vitreo.em.geometry import euler_to_matrix
+from vitreo.em.symmetry import symmetry_aware_angular_distance
 from vitreo.ml.accuracy import expected_accuracies
 from vitreo.ml.batch import ImageOptions
 from vitreo.ml.estep_plan import EStepPart, EStepPlan, expect_parts
@@ -126,7 +127,7 @@ def run_iteration(
         )
     if progress is not None:
         progress(ProgressEvent(iteration, n_iterations, "maximisation", len(particles), len(particles)))
-    changes = convergence(state, new_state) if seeds is None else (1.0, 0.0, 0.0)
+    changes = convergence(state, new_state, setup.symmetry) if seeds is None else (1.0, 0.0, 0.0)
     summary = IterationSummary(
         iteration=iteration,
         resolution=new_model.current_resolution,
@@ -155,12 +156,13 @@ def summarise_model(model: MlModel, state: ParticleState, aligned: bool = True) 
         model.avg_pmax = float(state.pmax.mean())
 
 
-def convergence(old: ParticleState, new: ParticleState) -> tuple[float, float, float]:
+def convergence(old: ParticleState, new: ParticleState, symmetry: str = "C1") -> tuple[float, float, float]:
     """Fraction of particles changing class, mean orientation change (degrees) and mean offset
-    change (pixels) between two states."""
+    change (pixels) between two states. Orientation changes are measured to the nearest symmetry
+    copy (as RELION's calculateAngularDistance): a jump between equivalent views is no change."""
     classes = float((old.class_index != new.class_index).double().mean())
     a_old = euler_to_matrix(*old.angles.double().unbind(-1))
     a_new = euler_to_matrix(*new.angles.double().unbind(-1))
-    angles = torch.rad2deg(rotation_angle(a_old.transpose(-1, -2) @ a_new))
+    angles = torch.rad2deg(symmetry_aware_angular_distance(a_new, a_old, symmetry))
     offsets = torch.linalg.vector_norm(new.offsets - old.offsets, dim=-1)
     return classes, float(angles.mean()), float(offsets.mean())

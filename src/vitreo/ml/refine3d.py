@@ -245,7 +245,7 @@ def run_refine3d(
         size = max(m.current_size for m in new_models)
         resolution = min(m.current_resolution for m in new_models)
         models = [replace(m, current_size=size) for m in new_models]
-        changes = convergence(state, new_state)
+        changes = convergence(state, new_state, settings.symmetry)
         state = new_state
         gold = resolution_at(curve, 0.143, pixel, box)
         acc_rot = float(torch.stack([m.accuracy_rotations for m in models]).mean())
