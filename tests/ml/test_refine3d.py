@@ -79,11 +79,13 @@ def test_outputs_are_relion_files(refined: dict) -> None:
 @pytest.mark.slow
 def test_continue_from_an_optimiser_file(refined: dict) -> None:
     project = refined["project"]
-    settings = Refine3DSettings(**{**SETTINGS.__dict__, "max_iter": 3})
+    settings = Refine3DSettings(**{**SETTINGS.__dict__, "max_iter": 3, "symmetry": "C2"})  # the run's C1 wins
     lines: list[str] = []
     result = run_refine3d(None, None, project / "Refine3D/cont", settings, project_dir=project,
                           continue_from=project / "Refine3D/run_it002_optimiser.star", log=lines.append)
     assert (project / "Refine3D/cont_it003_half2_model.star").is_file()
+    assert any("Continuing in C1" in line for line in lines)
+    assert read_star(project / "Refine3D/cont_it003_sampling.star")["sampling_general"]["rlnSymmetryGroup"] == "C1"
     assert not (project / "Refine3D/cont_it001_data.star").exists()
     assert any(line.startswith(" Auto-refine: Iteration= 3") for line in lines)
     saved = read_star(project / "Refine3D/run_it002_data.star")["particles"]
@@ -115,6 +117,20 @@ def test_local_prior_is_a_symmetry_aware_gaussian() -> None:
     assert log_p[2] == -math.inf and abs(float(log_p[3])) < 1e-3
     kept = prior.candidates(torch.cat([candidates, mate[None]]).float())
     assert kept.tolist() == [0, 1, 3]
+
+
+@pytest.mark.parametrize("symmetry, sigma", [("D2", 1.0), ("C1", 2.5), ("D2", 8.0)])
+def test_local_candidates_by_direction_equal_the_full_scan(symmetry: str, sigma: float) -> None:
+    from vitreo.em.geometry import matrix_to_euler, random_rotations
+    from vitreo.ml.sampling import DirectionSampling
+
+    grid = DirectionSampling(4, symmetry=symmetry, perturbation=0.3, perturb_directions=True)
+    rotations = grid.coarse_matrices().float()
+    previous = torch.stack(matrix_to_euler(random_rotations(100, generator=torch.Generator().manual_seed(2)).double()), -1)
+    prior = LocalPrior.around(previous, symmetry, sigma)
+    full = prior.candidates(rotations)
+    assert torch.equal(prior.candidates(rotations, len(grid.psi)), full)
+    assert 0 < len(full) < len(rotations)
 
 
 def test_auto_sampling_follows_relion() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from vitreo.ml.driver import (
     Log,
     changes_values,
     command_line,
+    continued_symmetry,
     correction_values,
     random_perturbation,
     refuse,
@@ -140,6 +141,7 @@ def run_class3d(
     device, generator, saved, particles, say = run.device, run.generator, run.saved, run.particles, run.say
     box, pixel = particles.box, particles.pixel_size
     radius, image_options, solvent = particle_masks(settings, mask, particles)
+    settings = replace(settings, symmetry=continued_symmetry(settings.symmetry, saved, say))
     if saved is not None:
         check_continuation(saved.model, len(saved.state), particles, settings.nr_classes, continue_from)
         model, state, first = saved.model, saved.state, saved.iteration + 1

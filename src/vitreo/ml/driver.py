@@ -106,6 +106,16 @@ def start_run(
     return RunStart(backend.device, generator, saved, particles, log or (lambda message: None))
 
 
+def continued_symmetry(symmetry: str, saved: SavedIteration | None, say: Log) -> str:
+    """The point group of a run: when continuing, the one recorded in the sampling file (as
+    relion_refine --continue reads it), whatever the job's own setting."""
+    recorded = saved.sampling.get("rlnSymmetryGroup") if saved is not None and saved.sampling else None
+    if recorded is None or str(recorded).upper() == symmetry.upper():
+        return symmetry
+    say(f" Continuing in {recorded}, the symmetry of the run continued (not {symmetry})")
+    return str(recorded)
+
+
 def image_options_of(mask: torch.Tensor, settings: DriverSettings) -> ImageOptions:
     """The images' mask (``mask``), background (zeros or noise) and CTF options of the settings."""
     return ImageOptions(mask, "zero" if settings.zero_mask else "noise", settings.ctf, settings.ctf_intact_first_peak)

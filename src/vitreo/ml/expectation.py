@@ -299,7 +299,7 @@ class Expectation:
         returns the same as :meth:`_coarse_pass`, over the batch's union of those orientations."""
         n, k = len(batch), self.model.n_classes
         device = batch.data.device
-        orientation = prior.candidates(self.coarse_rotations)  # (U,)
+        orientation = prior.candidates(self.coarse_rotations, len(self.grid.orientations.psi))  # (U,)
         u = len(orientation)
         rotations = self.coarse_rotations[orientation]
         log_prior = prior.log_prior(rotations)  # (B, U)

@@ -20,6 +20,7 @@ from vitreo.em.symmetry import proper_operators
 
 CUTOFF = 3.0  # searched range in units of σ
 CHUNK = 1 << 15  # orientations per block when selecting candidates
+PAIR_MATES = 1 << 10  # particle copies per block when pairing them with nearby directions
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,46 @@ class LocalPrior:
         nearest = torch.nn.functional.one_hot(distance.argmin(dim=1), distance.shape[1]).bool()
         return log_p.masked_fill(outside & ~nearest, float("-inf"))
 
-    def candidates(self, rotations: torch.Tensor) -> torch.Tensor:
+    def candidates(self, rotations: torch.Tensor, per_direction: int = 1) -> torch.Tensor:
         """Indices (C,) of the rotations (R, 3, 3) within the cutoff of any particle, plus each
-        particle's nearest, ascending."""
+        particle's nearest, ascending.
+
+        With ``per_direction`` > 1 the rotations come in runs of that many sharing their viewing
+        direction (third row: a coarse grid's directions × psi). The angle between two rotations is
+        at least the angle between their directions, so only the runs whose direction lies within
+        the cutoff of a particle's copy are compared, and only with that copy: at a 1.9° step (192
+        psi per direction) a thousandth of the full comparison. The full scan remains for
+        particles left without a rotation within the cutoff.
+        """
+        if per_direction > 1 and rotations.shape[0] % per_direction == 0:
+            found = self._by_direction(rotations, per_direction)
+            if found is not None:
+                return found
+        return self._scan(rotations)
+
+    def _by_direction(self, rotations: torch.Tensor, per_direction: int) -> torch.Tensor | None:
+        """:meth:`candidates` from (direction, copy) pairs within the cutoff; None when a particle has no
+        rotation within it (its nearest rotation may then lie anywhere)."""
+        limit = math.cos(min(CUTOFF * self.sigma, math.pi))
+        b, n_mates = self.mates.shape[:2]
+        runs = rotations.to(self.mates).reshape(-1, per_direction, 9)
+        views = runs[:, 0, 6:]  # (n_dir, 3): the runs' third rows
+        mates = self.mates.reshape(b * n_mates, 9)
+        nearest = torch.full((b,), -2.0, device=mates.device)
+        kept = []
+        for start in range(0, b * n_mates, PAIR_MATES):
+            block = mates[start : start + PAIR_MATES]
+            direction, mate = torch.nonzero(views @ block[:, 6:].T >= limit).T
+            cos = ((runs[direction] * block[mate][:, None, :]).sum(-1) - 1.0) / 2.0  # (pairs, per_direction)
+            ids = direction[:, None] * per_direction + torch.arange(per_direction, device=cos.device)
+            kept.append(ids[cos >= limit])
+            nearest.scatter_reduce_(0, (mate + start) // n_mates, cos.amax(dim=1), reduce="amax")
+        if bool((nearest < limit).any()):
+            return None
+        return torch.unique(torch.cat(kept)).to(rotations.device)
+
+    def _scan(self, rotations: torch.Tensor) -> torch.Tensor:
+        """:meth:`candidates` over all rotations, in blocks of ``CHUNK``."""
         limit = math.cos(min(CUTOFF * self.sigma, math.pi))
         kept = []
         nearest_cos = torch.full((len(self),), -2.0, device=self.mates.device)

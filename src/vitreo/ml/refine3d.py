@@ -42,6 +42,7 @@ from vitreo.ml.driver import (
     Log,
     changes_values,
     command_line,
+    continued_symmetry,
     correction_values,
     random_perturbation,
     refuse,
@@ -172,6 +173,7 @@ def run_refine3d(
     box, pixel = particles.box, particles.pixel_size
     radius, image_options, solvent = particle_masks(settings, mask, particles)
     fsc_mask = solvent if (settings.solvent_fsc and mask) else None
+    settings = replace(settings, symmetry=continued_symmetry(settings.symmetry, saved, say))
     if saved is not None:
         if saved.model2 is None or saved.sampling is None:
             raise InputError(continue_from, "is not the optimiser file of a gold-standard refinement (no rlnModelStarFile2)")
