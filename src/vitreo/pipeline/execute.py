@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -110,6 +111,7 @@ def _run_guarded(project: Project, name: str, job_dir: Path) -> tuple[Status, Se
         watcher.stop()
         ctx.progress.finish()
         _warn_missing_outputs(project, name, log)
+        log.info(" Peak memory of the job: %.0f MiB", peak_memory_mib())
         return Status.SUCCEEDED, new_outputs
     except (JobAborted, KeyboardInterrupt):
         print(f"vitreo: job {name} aborted", file=sys.stderr)
@@ -124,6 +126,13 @@ def _run_guarded(project: Project, name: str, job_dir: Path) -> tuple[Status, Se
         watcher.stop()
         if ctx is not None:
             ctx.close()  # the job's Dask client and cluster, if it opened one
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory (MiB) of this process and the children it waited for (ru_maxrss: KiB on
+    Linux, bytes on macOS)."""
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return peak / (1024.0**2 if sys.platform == "darwin" else 1024.0)
 
 
 def _warn_missing_outputs(project: Project, name: str, log: logging.Logger) -> None:
