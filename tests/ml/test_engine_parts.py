@@ -207,6 +207,30 @@ def test_pooled_sums_without_a_table_back_project_as_the_table_does() -> None:
         assert torch.allclose(data_a, data_b, rtol=1e-4, atol=1e-4) and torch.allclose(weight_a, weight_b, rtol=1e-4, atol=1e-5)
 
 
+
+def test_back_projection_in_row_blocks_equals_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-reference sums are back-projected in blocks of INSERT_ELEMENTS (memory): the maps do not change."""
+    from vitreo.ml import statistics as stats_module
+
+    generator = torch.Generator().manual_seed(7)
+    pixels = FourierPixels.for_size(BOX, 12)
+    n_ref, n_shift = 6, 3
+    projections = StackedProjections.from_complex(torch.randn(n_ref, len(pixels), dtype=torch.complex64, generator=generator))
+    shifts = torch.randn(n_shift, 2, dtype=torch.float64, generator=generator)
+    references = (torch.arange(n_ref), torch.tensor([0, 0, 0, 1, 1, 1]),
+                  in_plane_matrices(torch.rand(n_ref, dtype=torch.float64, generator=generator)).float())
+    batch, weights = _batch(3, pixels, generator), torch.rand(3, n_shift, n_ref, generator=generator)
+    results = []
+    for elements in (stats_module.INSERT_ELEMENTS, 1):  # all rows at once; one row at a time
+        monkeypatch.setattr(stats_module, "INSERT_ELEMENTS", elements)
+        stats = SufficientStatistics(2, 2, BOX, pixels, n_groups=2, n_particles=3, n_references=n_ref)
+        stats.add(batch, weights, projections, references, shifts, pixels.phases(shifts), GemmTimer())
+        stats.finish()
+        results.append([(bp.data.clone(), bp.weight.clone()) for bp in stats.backprojectors])
+    for (data_a, weight_a), (data_b, weight_b) in zip(*results):
+        assert torch.allclose(data_a, data_b, rtol=1e-5, atol=1e-5) and torch.allclose(weight_a, weight_b, rtol=1e-5, atol=1e-6)
+        assert float(weight_a.abs().sum()) > 0
+
 def test_orientation_changes_ignore_jumps_between_symmetry_copies() -> None:
     from vitreo.em.geometry import euler_degrees_to_matrix, matrix_to_euler
     from vitreo.em.symmetry import proper_operators

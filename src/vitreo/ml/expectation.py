@@ -133,14 +133,18 @@ class Expectation:
         self.log_class_prior = torch.log(prior.clamp_min(0.0))
 
     def batch_size(self) -> int:
-        """Particles per batch: the given size, or as many as keep the coarse scores in bounds."""
+        """Particles per batch: the given size, or as many as keep the coarse scores (and, for local
+        searches, the projections of the batch's candidates) in bounds."""
         if self.options.batch_size:
             return self.options.batch_size
         n_refs = self.model.n_classes * self.n_coarse
         if self.local:
             n_refs = self.model.n_classes * max(1, math.ceil(4 * self.n_coarse * searched_fraction(self.options.sigma_angles_deg)))
         per_particle = self.coarse_shifts.shape[0] * n_refs
-        return int(max(16, min(512, BLOCK_ELEMENTS // max(1, per_particle))))
+        size = BLOCK_ELEMENTS // max(1, per_particle)
+        if self.local:  # the batch's union of candidates is projected at once: bound that table too
+            size = min(size, PROJECTION_TABLE_ELEMENTS // max(1, n_refs * self.coarse_count))
+        return int(max(16, min(512, size)))
 
     def _offset_log_prior(self, batch: ExperimentalBatch, shifts: torch.Tensor, cell: float) -> torch.Tensor:
         """log of the Gaussian prior mass on absolute offsets (B, T) = old offset + shift."""

@@ -34,6 +34,8 @@ def _complex(stacked: torch.Tensor) -> torch.Tensor:
 TABLE_ELEMENTS = 1 << 25
 #: Without a table, pooled per-reference sums are back-projected when they exceed this (rows × pixels).
 POOL_ELEMENTS = 1 << 25
+#: Rows × symmetry copies × rfft pixels back-projected at once (about 100 MB of temporaries).
+INSERT_ELEMENTS = 1 << 23
 
 
 class SufficientStatistics:
@@ -180,16 +182,17 @@ class SufficientStatistics:
         self, data: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, rotations: torch.Tensor, used: torch.Tensor
     ) -> None:
         size = self.pixels.size
+        n_ops = len(self.operators) if self.operators is not None else 1
+        rows = max(1, INSERT_ELEMENTS // (n_ops * size * (size // 2 + 1)))  # bounds the symmetry copies' temporaries
         for k in torch.unique(classes[used]).tolist():
-            chosen = torch.nonzero((classes == k) & used).squeeze(-1)
-            slices, weights, chosen_rotations = data[chosen], weight[chosen], rotations[chosen]
-            if self.operators is not None and len(self.operators) > 1:
-                n_ops = len(self.operators)
-                chosen_rotations = (chosen_rotations[:, None] @ self.operators.to(chosen_rotations)[None]).reshape(-1, 3, 3)
-                slices, weights = slices.repeat_interleave(n_ops, 0), weights.repeat_interleave(n_ops, 0)
-            self.backprojectors[k].insert(
-                self.pixels.scatter(slices, size),
-                chosen_rotations,
-                self.pixels.scatter(weights, size),
-                max_radius=size / 2,
-            )
+            for chosen in torch.nonzero((classes == k) & used).squeeze(-1).split(rows):
+                slices, weights, chosen_rotations = data[chosen], weight[chosen], rotations[chosen]
+                if n_ops > 1:
+                    chosen_rotations = (chosen_rotations[:, None] @ self.operators.to(chosen_rotations)[None]).reshape(-1, 3, 3)
+                    slices, weights = slices.repeat_interleave(n_ops, 0), weights.repeat_interleave(n_ops, 0)
+                self.backprojectors[k].insert(
+                    self.pixels.scatter(slices, size),
+                    chosen_rotations,
+                    self.pixels.scatter(weights, size),
+                    max_radius=size / 2,
+                )
