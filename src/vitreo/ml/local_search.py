@@ -44,6 +44,11 @@ class LocalPrior:
     def select(self, rows: torch.Tensor) -> LocalPrior:
         return LocalPrior(self.mates[rows.to(self.mates.device)], self.sigma)
 
+    @property
+    def cos_cutoff(self) -> float:
+        """cos of the searched range CUTOFF·σ (capped at π)."""
+        return math.cos(min(CUTOFF * self.sigma, math.pi))
+
     def cos_distance(self, rotations: torch.Tensor) -> torch.Tensor:
         """cos of the angle (B, R) from each particle's nearest copy to rotations (R, 3, 3)."""
         b, n_mates = self.mates.shape[:2]
@@ -81,7 +86,7 @@ class LocalPrior:
     def _by_direction(self, rotations: torch.Tensor, per_direction: int) -> torch.Tensor | None:
         """:meth:`candidates` from (direction, copy) pairs within the cutoff; None when a particle has no
         rotation within it (its nearest rotation may then lie anywhere)."""
-        limit = math.cos(min(CUTOFF * self.sigma, math.pi))
+        limit = self.cos_cutoff
         b, n_mates = self.mates.shape[:2]
         runs = rotations.to(self.mates).reshape(-1, per_direction, 9)
         views = runs[:, 0, 6:]  # (n_dir, 3): the runs' third rows
@@ -101,7 +106,7 @@ class LocalPrior:
 
     def _scan(self, rotations: torch.Tensor) -> torch.Tensor:
         """:meth:`candidates` over all rotations, in blocks of ``CHUNK``."""
-        limit = math.cos(min(CUTOFF * self.sigma, math.pi))
+        limit = self.cos_cutoff
         kept = []
         nearest_cos = torch.full((len(self),), -2.0, device=self.mates.device)
         nearest_id = torch.zeros(len(self), dtype=torch.long, device=self.mates.device)

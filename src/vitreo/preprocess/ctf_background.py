@@ -7,9 +7,11 @@ Along the radius r (Fourier pixels) an amplitude spectrum is modelled as
 with B (the background: noise, ice, detector) and E (the Thon rings' envelope) cubic
 polynomials in log r (B-splines without interior knots; backgrounds fall fastest at low
 frequency). Anything more flexible follows broad Thon rings and makes wrong defoci fit
-as well as the right one. For a given CTF both are linear in their coefficients, so every CTF hypothesis
-gets its best background by weighted least squares, all hypotheses at once; a hypothesis
-whose envelope is not positive on average is rejected (it would fit the rings inverted).
+as well as the right one. For a given CTF both are linear in their coefficients: weighted
+least squares gives them; a fit whose envelope is not positive on average is rejected (it
+would fit the rings inverted). These fits serve the 2D stage around one mean defocus; the
+mean-defocus search itself scores hypotheses without them (``ctf_search.ring_contrast``):
+fitted per hypothesis, even this envelope could fade out the rings a wrong defocus misses.
 Weights are the pixel count of each ring over the squared smoothed amplitude (relative
 errors), so neither the bright centre nor the many outer pixels dominate.
 """
@@ -80,34 +82,24 @@ def ring_weights(profile: torch.Tensor, counts: torch.Tensor, smooth_px: float =
     return counts / gaussian_smooth(profile, smooth_px).abs().clamp_min(1e-30) ** 2
 
 
-def fit_backgrounds(values: torch.Tensor, basis_values: torch.Tensor, ctf2: torch.Tensor, weights: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Weighted least squares of values (n,) ≈ Φb + (Φe)·ctf2 for hypotheses ctf2 (H, n).
-
-    Returns background coefficients (H, K), envelope coefficients (H, K) and the residual sum
-    of squares (H,), +inf where the envelope is not positive on average.
-    """
-    h, k = ctf2.shape[0], basis_values.shape[-1]
-    root = weights.sqrt()
-    phi = basis_values * root[:, None]
-    design = torch.cat([phi.expand(h, -1, -1), phi[None] * ctf2[..., None]], dim=-1)  # (H, n, 2K)
-    target = values * root
-    gram = design.transpose(-1, -2) @ design
-    scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)[:, None, None]
-    gram = gram + RIDGE * scale * torch.eye(2 * k, dtype=gram.dtype, device=gram.device)
-    rhs = design.transpose(-1, -2) @ target
-    coef = torch.linalg.solve(gram, rhs)
-    rss = (target @ target) - (rhs * coef).sum(-1)
-    envelope_mean = basis_values.mean(0) @ coef[:, k:].T  # (H,)
-    rss = torch.where(envelope_mean > 0, rss, torch.full_like(rss, math.inf))
-    return coef[:, :k], coef[:, k:], rss
-
-
 def fit_background(values: torch.Tensor, radius: torch.Tensor, ctf2: torch.Tensor, weights: torch.Tensor,
                    basis: RadialBasis) -> BackgroundFit:
-    """The background and envelope of one CTF model (ctf2 (n,)) for samples at ``radius``."""
-    b, e, rss = fit_backgrounds(values, basis(radius), ctf2[None], weights)
-    return BackgroundFit(basis, b[0], e[0], float(rss[0]))
+    """The background and envelope of one CTF model: weighted least squares of values (n,) ≈ Φb + (Φe)·ctf2
+    for samples at ``radius`` (n,); the residual sum of squares is +inf where the envelope is not
+    positive on average."""
+    phi = basis(radius)
+    k = phi.shape[-1]
+    root = weights.sqrt()
+    design = torch.cat([phi, phi * ctf2[:, None]], dim=-1) * root[:, None]  # (n, 2K)
+    target = values * root
+    gram = design.T @ design
+    gram = gram + RIDGE * gram.diagonal().mean().clamp_min(1e-300) * torch.eye(2 * k, dtype=gram.dtype, device=gram.device)
+    rhs = design.T @ target
+    coef = torch.linalg.solve(gram, rhs)
+    rss = float(target @ target - rhs @ coef)
+    if not float(phi.mean(0) @ coef[k:]) > 0:
+        rss = math.inf
+    return BackgroundFit(basis, coef[:k], coef[k:], rss)
 
 
-__all__ = ["RadialBasis", "BackgroundFit", "gaussian_smooth", "ring_weights", "fit_backgrounds", "fit_background"]
+__all__ = ["RadialBasis", "BackgroundFit", "gaussian_smooth", "ring_weights", "fit_background"]

@@ -86,21 +86,21 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
     contrast = ring_contrast(profile, basis(radius), weights)
     uniform = torch.ones_like(contrast)
 
-    def residuals(defoci: torch.Tensor, phase_values: torch.Tensor) -> torch.Tensor:
+    def costs(defoci: torch.Tensor, phase_values: torch.Tensor) -> torch.Tensor:
         """Negated correlation (D, P) of every defocus × phase hypothesis (inf where ruled out)."""
         d, p = torch.meshgrid(defoci, phase_values, indexing="ij")
         d, p = d.reshape(-1), p.reshape(-1)
         params = hypotheses(optics, d, d, torch.zeros_like(d), p)
-        rss = -weighted_ncc(contrast, ctf_squared(params, s2), uniform)
+        cost = -weighted_ncc(contrast, ctf_squared(params, s2), uniform)
         zeros = zeros_between(params, s2[0], s2[-1])
         if bool((zeros >= MIN_ZEROS).any()):
-            rss = torch.where(zeros >= MIN_ZEROS, rss, torch.full_like(rss, math.inf))
-        return rss.reshape(len(defoci), len(phase_values))
+            cost = torch.where(zeros >= MIN_ZEROS, cost, torch.full_like(cost, math.inf))
+        return cost.reshape(len(defoci), len(phase_values))
 
     low, high, step = defocus
     grid = torch.arange(low, high + 0.5 * step, step, dtype=torch.float64, device=profile.device)
     phase_grid = _phase_grid(phases, profile.device)
-    coarse = residuals(grid, phase_grid)
+    coarse = costs(grid, phase_grid)
     per_defocus, best_phase = coarse.min(dim=1)
     fine = torch.arange(-step, step + 1e-9, step / FINE_FACTOR, dtype=torch.float64, device=profile.device)
     found = []
@@ -109,10 +109,10 @@ def search_mean_defocus(profile: torch.Tensor, radius: torch.Tensor, s2: torch.T
         fine_phases = phase_grid if phases is None else p0 + torch.linspace(-phases[2], phases[2], 11,
                                                                              dtype=torch.float64, device=grid.device)
         defoci = (d0 + fine).clamp_min(1.0)
-        rss = residuals(defoci, fine_phases)
-        flat = int(torch.argmin(rss))
-        found.append((float(rss.flatten()[flat]), float(defoci[flat // rss.shape[1]]),
-                      float(fine_phases[flat % rss.shape[1]])))
+        cost = costs(defoci, fine_phases)
+        flat = int(torch.argmin(cost))
+        found.append((float(cost.flatten()[flat]), float(defoci[flat // cost.shape[1]]),
+                      float(fine_phases[flat % cost.shape[1]])))
     return [(d, p) for _, d, p in sorted(found)]
 
 
