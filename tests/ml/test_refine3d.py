@@ -85,6 +85,7 @@ def test_continue_from_an_optimiser_file(refined: dict) -> None:
                           continue_from=project / "Refine3D/run_it002_optimiser.star", log=lines.append)
     assert (project / "Refine3D/cont_it003_half2_model.star").is_file()
     assert any("Continuing in C1" in line for line in lines)
+    assert result.symmetry == "C1"
     assert read_star(project / "Refine3D/cont_it003_sampling.star")["sampling_general"]["rlnSymmetryGroup"] == "C1"
     assert not (project / "Refine3D/cont_it001_data.star").exists()
     assert any(line.startswith(" Auto-refine: Iteration= 3") for line in lines)

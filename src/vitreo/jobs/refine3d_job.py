@@ -107,8 +107,10 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
     settings = settings_from(params)
     prefix = job_dir / PREFIX
     with engine_run(job_dir, params, ctx, "Refine3D", use_ctf=settings.ctf, log_format="%s") as engine:
-        ctx.log.info(" Gold-standard refinement in %s%s", settings.symmetry,
-                     f", continuing from {engine.fn_cont}" if engine.fn_cont else "")
+        if engine.fn_cont:  # the symmetry is the continued run's (the engine says so when it differs)
+            ctx.log.info(" Gold-standard refinement, continuing from %s", engine.fn_cont)
+        else:
+            ctx.log.info(" Gold-standard refinement in %s", settings.symmetry)
         result = run_refine3d(
             params.text("fn_img"), params.text("fn_ref") or None, prefix, settings, engine.progress,
             mask=params.text("fn_mask") or None,
@@ -117,7 +119,7 @@ def run(job_dir: Path, params: Params, ctx: JobContext) -> list[OutputNode]:
             log=engine.log,
             loader=engine.load,
         )
-    plot_angular_distribution(job_dir / ANGDIST, result.state.angles.numpy(), settings.symmetry)
+    plot_angular_distribution(job_dir / ANGDIST, result.state.angles.numpy(), result.symmetry)
     ctx.log.info(" Done: gold-standard resolution %.2f A after %d iterations; written %s", result.resolution,
                  len(result.iterations) + 1, result.files["map"])
     return [

@@ -139,6 +139,7 @@ class Refine3DResult:
     files: dict[str, Path]
     iterations: list[dict[str, float]]
     particles: ParticleSet
+    symmetry: str  # the point group refined in (a continued run's is that of its sampling file)
 
 
 @dataclass
@@ -373,7 +374,7 @@ def _finish(
     say(f" Auto-refine: + Final data parameters are stored in: {files['data']}")
     say(f" Auto-refine: + Final resolution (without masking) is: {gold:g}")
     return Refine3DResult(final_map, steps[0].unregularised, steps[1].unregularised, curve, gold, state, subsets,
-                          files, figures, particles)
+                          files, figures, particles, settings.symmetry)
 
 
 def _reporter(progress: Progress | None, iteration: int, n_iterations: int, total: int, offset: int, half: int) -> Callable[[int], None]:
