@@ -156,6 +156,40 @@ def test_density_smoothing_is_a_full_grid_convolution():
     torch.testing.assert_close(_smooth(torch.fft.rfftn(x).abs() ** 2, 3), full[..., :6])
 
 
+@pytest.mark.parametrize("symmetry", ["D2", "C3", "O"])
+def test_symmetrised_sums_equal_inserting_every_symmetry_copy(symmetry: str) -> None:
+    """Symmetrising the sums once (RELION's BackProjector::symmetrise) gives the map and weights
+    of inserting each slice once per operator L at A·L: exactly where the operators map grid points
+    to grid points (D2), to within the interpolation of the sums otherwise (C3, O)."""
+    from vitreo.em.symmetry import proper_operators, symmetrise_volume
+
+    n = 32
+    volume = symmetrise_volume(smooth_map(n, 3, 5), symmetry)
+    rotations = random_rotations(150, torch.Generator().manual_seed(2), dtype=torch.float32)
+    slices = Projector(volume).project(rotations)
+    operators = proper_operators(symmetry, torch.float32)
+    copies, once = BackProjector(n), BackProjector(n)
+    copies.insert(slices.repeat_interleave(len(operators), 0), (rotations[:, None] @ operators[None]).reshape(-1, 3, 3))
+    once.insert(slices, rotations)
+    once.symmetrise(symmetry)
+    expected, got = copies.reconstruct(), once.reconstruct()
+    correlation = float((expected * got).sum() / (expected.norm() * got.norm()))
+    weight_ratio = once.mean_weight()[1 : n // 2] / copies.mean_weight()[1 : n // 2]
+    assert correlation > (0.99999 if symmetry == "D2" else 0.999)
+    assert float((weight_ratio - 1).abs().max()) < (1e-4 if symmetry == "D2" else 0.05)
+    shells = slice(1, n // 2)
+    assert float((fsc(got, volume)[shells] - fsc(expected, volume)[shells]).min()) > -0.02
+
+
+def test_symmetrising_c1_changes_nothing() -> None:
+    backprojector = BackProjector(16)
+    rotations = random_rotations(20, torch.Generator().manual_seed(0), dtype=torch.float32)
+    backprojector.insert(Projector(smooth_map(16, 3, 1)).project(rotations), rotations)
+    before = backprojector.data.clone()
+    backprojector.symmetrise("C1")
+    assert torch.equal(before, backprojector.data)
+
+
 def test_ssnr_from_fsc():
     f = torch.tensor([0.999999, 0.5, 0.143, 0.0, -0.2])
     expected = torch.tensor([999.0, 1.0, 0.143 / 0.857, 0.001 / 0.999, 0.001 / 0.999])

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import torch
 
-from vitreo.em.fourier import rfft_radius
+from vitreo.em.fourier import rfft_frequencies, rfft_radius
 from vitreo.em.gridding import (
+    CHUNK_ELEMENTS,
     centred_irfft,
     chunk_length,
     from_compact,
     negate_frequencies,
     padded_size,
+    point_stencil,
     slice_pixels,
     slice_stencil,
+    to_accumulator,
+    to_compact,
 )
+from vitreo.em.symmetry import proper_operators
 
 
 def ssnr_from_fsc(fsc: torch.Tensor, whole_map: bool = False) -> torch.Tensor:
@@ -99,6 +104,38 @@ class BackProjector:
             index = index.reshape(-1)
             data_flat.index_add_(0, index, (values * corner).reshape(-1))
             weight_flat.index_add_(0, index, (wts * corner).reshape(-1))
+
+    def symmetrise(self, symmetry: str, chunk_elements: int | None = None) -> None:
+        """Apply the point group's proper operators L to the sums (RELION's BackProjector::symmetrise):
+        data and weight at each frequency q become Σ_L D(L·q) and Σ_L W(L·q), by linear interpolation.
+
+        This is what inserting every slice once per operator, with rotation A·L, would give (up to
+        the interpolation of the sums), for the cost of one pass over the grid. Call it once, after
+        the last insertion (it is linear: symmetrising parts and merging them is the same).
+        Frequencies beyond N/2 are cleared. 3D only; C1 leaves the sums as they are.
+        """
+        operators = proper_operators(symmetry, self.weight.dtype, self.weight.device)
+        if len(operators) == 1:
+            return
+        if self.ndim != 3:
+            raise ValueError("only 3D sums can be symmetrised")
+        data, weight = self._sums()  # rfft layout, Hermitian on the kx = 0 plane
+        source_data, source_weight = to_compact(data, 3).reshape(-1), to_compact(weight, 3).reshape(-1)
+        voxels = torch.nonzero((self._shells() <= self.size // 2).reshape(-1)).squeeze(-1)
+        grid = rfft_frequencies((self.padded,) * 3, self.weight.device, self.weight.dtype).reshape(-1, 3)
+        new_data, new_weight = torch.zeros_like(data).reshape(-1), torch.zeros_like(weight).reshape(-1)
+        budget = CHUNK_ELEMENTS if chunk_elements is None else chunk_elements
+        step = max(1, budget // (len(operators) * 8))
+        for chosen in voxels.split(step):
+            q = grid[chosen].flip(-1).T * self.padded  # (3, V): x, y, z in grid units
+            index, corner, flip = point_stencil(torch.matmul(operators, q).unbind(1), tuple(self.data.shape))
+            values = (source_data[index] * corner).sum(0)
+            new_data[chosen] = torch.where(flip, values.conj(), values).sum(0)
+            new_weight[chosen] = (source_weight[index] * corner).sum(0).sum(0)
+        new_data, new_weight = new_data.reshape(data.shape), new_weight.reshape(weight.shape)
+        new_data[..., 0] *= 0.5  # _sums adds the Friedel mates of the kx = 0 plane back
+        new_weight[..., 0] *= 0.5
+        self.data, self.weight = to_accumulator(new_data, 3), to_accumulator(new_weight, 3)
 
     def merge(self, other: BackProjector) -> None:
         """Add the sums of another back-projector of the same geometry (e.g. from another worker)."""

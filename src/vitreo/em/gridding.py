@@ -97,6 +97,17 @@ def from_compact(compact: torch.Tensor, ndim: int) -> torch.Tensor:
     return grid
 
 
+def to_accumulator(grid: torch.Tensor, ndim: int) -> torch.Tensor:
+    """rfft layout -> compact layout with empty wrap planes: the inverse of :func:`from_compact`
+    (a grid to accumulate into, not to interpolate from)."""
+    pad: tuple[int, ...] = (0, 1)
+    for d in _full_dims(ndim):
+        grid = torch.fft.fftshift(grid, dim=d)
+    for _ in _full_dims(ndim):
+        pad += (0, 2)
+    return torch.nn.functional.pad(grid, pad)
+
+
 def negate_frequencies(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """Re-index x so that index i along each of ``dims`` holds the value at -i (mod n)."""
     if not dims:
@@ -139,15 +150,27 @@ def slice_stencil(
 
     For rotations A (B, D, D) and P pixels, returns flat neighbour indices (2^D, B, P) int64,
     their weights (2^D, B, P), and a mask (B, P) of points read from their Friedel mate (values
-    there must be conjugated). Corner-major planes keep every operation on contiguous (B, P)
-    data. Coordinates are clamped to the stored range |p_d| ≤ padded/2.
+    there must be conjugated); see :func:`point_stencil`.
     """
-    ndim = rotations.shape[-1]
-    half = compact_shape[-1] - 2  # padded / 2
     k = (pixels.coords * scale).T.contiguous()  # (2, P)
     axes = torch.matmul(rotations[:, :2, :].transpose(1, 2), k).unbind(1)  # D × (B, P)
+    return point_stencil(axes, compact_shape)
+
+
+def point_stencil(
+    axes: tuple[torch.Tensor, ...], compact_shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear-interpolation stencil on a compact grid of the points with coordinates ``axes``
+    (x, y[, z]), each of the same shape S, in grid frequency units.
+
+    Returns flat neighbour indices (2^D, *S) int64, their weights (2^D, *S), and a mask S of points
+    read from their Friedel mate (values there must be conjugated). Corner-major planes keep every
+    operation on contiguous data. Coordinates are clamped to the stored range |p_d| ≤ padded/2.
+    """
+    ndim = len(axes)
+    half = compact_shape[-1] - 2  # padded / 2
     flip = axes[0] < 0
-    sign = 1.0 - 2.0 * flip.to(k.dtype)
+    sign = 1.0 - 2.0 * flip.to(axes[0].dtype)
     strides = [1]
     for n in reversed(compact_shape[1:]):
         strides.append(strides[-1] * n)  # strides of x, y, z
@@ -168,7 +191,7 @@ def slice_stencil(
     offsets = [
         sum(b * s for b, s in zip(bits, reversed(strides))) for bits in itertools.product((0, 1), repeat=ndim)
     ]
-    index = base.unsqueeze(0) + torch.tensor(offsets, device=base.device).view(-1, 1, 1)
+    index = base.unsqueeze(0) + torch.tensor(offsets, device=base.device).view((-1,) + (1,) * base.dim())
     return index, torch.stack(weights), flip
 
 

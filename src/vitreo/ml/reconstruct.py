@@ -3,7 +3,8 @@ symmetry, gold-standard half-maps and their FSC.
 
 Each image is centred by a Fourier shift of +origin pixels, multiplied by its CTF and inserted
 with weight CTF² (or as-is with weight CTF² when the data are CTF-premultiplied). With symmetry,
-every particle is inserted once per operator L with rotation A·L, which is what the projection
+the sums are symmetrised once after the last insertion (:meth:`BackProjector.symmetrise`): as if
+every particle were inserted once per operator L with rotation A·L, which is what the projection
 of a map invariant under the group would give.
 """
 
@@ -18,7 +19,6 @@ from vitreo.em.backprojector import BackProjector
 from vitreo.em.ctf import ctf_2d, ctf_weights
 from vitreo.em.fourier import phase_shift
 from vitreo.em.fsc import fsc
-from vitreo.em.symmetry import proper_operators
 from vitreo.ml.aligned import AlignedParticles
 
 Progress = Callable[[int], None]
@@ -27,17 +27,14 @@ Progress = Callable[[int], None]
 def insert_particles(
     backprojector: BackProjector,
     particles: AlignedParticles,
-    symmetry: str = "C1",
     batch_size: int = 256,
     progress: Progress | None = None,
     max_radius: float | None = None,
 ) -> None:
     """Back-project every particle (in batches) into ``backprojector``, up to ``max_radius`` Fourier
-    pixels (default: Nyquist); ``progress(n_done)``."""
+    pixels (default: Nyquist); ``progress(n_done)``. Symmetrise the back-projector after the last call."""
     box = particles.box
     device = backprojector.weight.device
-    operators = proper_operators(symmetry, dtype=torch.float32, device=device)
-    n_ops = operators.shape[0]
     for start in range(0, len(particles), batch_size):
         batch = particles.select(slice(start, start + batch_size))
         images = batch.images.to(device=device, dtype=torch.float32)
@@ -47,10 +44,7 @@ def insert_particles(
             factors = ctf_weights(ctf_2d(batch.ctf.to(device), box, batch.pixel_size), batch.ctf_premultiplied)
             slices = slices if factors.data is None else slices * factors.data
             weights = factors.weight
-        rotations = (batch.rotations.to(device)[:, None] @ operators[None]).reshape(-1, 3, 3)
-        backprojector.insert(
-            slices.repeat_interleave(n_ops, dim=0), rotations, weights.repeat_interleave(n_ops, dim=0), max_radius
-        )
+        backprojector.insert(slices, batch.rotations.to(device), weights, max_radius)
         if progress is not None:
             progress(min(start + batch_size, len(particles)))
 
@@ -63,7 +57,8 @@ def reconstruct(
 ) -> torch.Tensor:
     """One map (N, N, N) from all particles; ``tau2`` (N//2+1,) turns on Wiener/ML regularisation."""
     backprojector = BackProjector(particles.box, device=particles.images.device)
-    insert_particles(backprojector, particles, symmetry, progress=progress)
+    insert_particles(backprojector, particles, progress=progress)
+    backprojector.symmetrise(symmetry)
     return backprojector.reconstruct(tau2=tau2)
 
 
@@ -98,9 +93,9 @@ def gold_standard(
             raise ValueError(f"half-set {half} has no particles")
         backprojector = BackProjector(particles.box, device=particles.images.device)
         insert_particles(
-            backprojector, chosen, symmetry,
-            progress=None if progress is None else (lambda n, offset=done: progress(offset + n)),
+            backprojector, chosen, progress=None if progress is None else (lambda n, offset=done: progress(offset + n)),
         )
+        backprojector.symmetrise(symmetry)
         done += len(chosen)
         projectors.append(backprojector)
     half1, half2 = (bp.reconstruct() for bp in projectors)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 
 from vitreo.em.backprojector import BackProjector
-from vitreo.em.symmetry import proper_operators
 from vitreo.ml.batch import ExperimentalBatch
 from vitreo.ml.pixels import FourierPixels
 from vitreo.ml.scoring import GemmTimer, StackedProjections, shifted_stack
@@ -34,7 +33,7 @@ def _complex(stacked: torch.Tensor) -> torch.Tensor:
 TABLE_ELEMENTS = 1 << 25
 #: Without a table, pooled per-reference sums are back-projected when they exceed this (rows × pixels).
 POOL_ELEMENTS = 1 << 25
-#: Rows × symmetry copies × rfft pixels back-projected at once (about 100 MB of temporaries).
+#: Rows × rfft pixels back-projected at once (about 100 MB of temporaries).
 INSERT_ELEMENTS = 1 << 23
 
 
@@ -61,8 +60,9 @@ class SufficientStatistics:
         symmetry: str = "C1",
     ) -> None:
         self.pixels = pixels
-        # 3D: each reference is inserted once per proper operator L of the point group, as A·L
-        self.operators = proper_operators(symmetry, torch.float32, device) if ndim == 3 else None
+        # 3D: the sums are symmetrised once, after the last insertion (as inserting every reference
+        # once per proper operator L of the point group, as A·L)
+        self.symmetry = symmetry if ndim == 3 else "C1"
         self.box = box
         self.backprojectors = [BackProjector(box, ndim, padding, device) for _ in range(n_classes)]
         n_pix, n_shells = len(pixels), box // 2 + 1
@@ -164,6 +164,8 @@ class SufficientStatistics:
             self._insert(data, weight, classes, rotations, classes >= 0)
             self.table = None
         self._flush()
+        for backprojector in self.backprojectors:
+            backprojector.symmetrise(self.symmetry)
 
     def _flush(self) -> None:
         """Back-project the pending sums, those of one reference id added together first."""
@@ -182,17 +184,12 @@ class SufficientStatistics:
         self, data: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, rotations: torch.Tensor, used: torch.Tensor
     ) -> None:
         size = self.pixels.size
-        n_ops = len(self.operators) if self.operators is not None else 1
-        rows = max(1, INSERT_ELEMENTS // (n_ops * size * (size // 2 + 1)))  # bounds the symmetry copies' temporaries
+        rows = max(1, INSERT_ELEMENTS // (size * (size // 2 + 1)))  # bounds the temporaries
         for k in torch.unique(classes[used]).tolist():
             for chosen in torch.nonzero((classes == k) & used).squeeze(-1).split(rows):
-                slices, weights, chosen_rotations = data[chosen], weight[chosen], rotations[chosen]
-                if n_ops > 1:
-                    chosen_rotations = (chosen_rotations[:, None] @ self.operators.to(chosen_rotations)[None]).reshape(-1, 3, 3)
-                    slices, weights = slices.repeat_interleave(n_ops, 0), weights.repeat_interleave(n_ops, 0)
                 self.backprojectors[k].insert(
-                    self.pixels.scatter(slices, size),
-                    chosen_rotations,
-                    self.pixels.scatter(weights, size),
+                    self.pixels.scatter(data[chosen], size),
+                    rotations[chosen],
+                    self.pixels.scatter(weight[chosen], size),
                     max_radius=size / 2,
                 )

@@ -11,7 +11,7 @@ from vitreo.ml.statistics import SufficientStatistics
 SUMMED = ("noise", "power", "group_count", "scale_xa", "scale_aa", "class_weight", "residual", "offset_sq",
           "offset_weight")
 #: Fields that are the same in every part (geometry) or merged apart (the back-projectors).
-SHARED = ("pixels", "operators", "box", "table", "pending", "pending_rows", "backprojectors")
+SHARED = ("pixels", "symmetry", "box", "table", "pending", "pending_rows", "backprojectors")
 
 
 def add_statistics(total: SufficientStatistics, part: SufficientStatistics) -> None:

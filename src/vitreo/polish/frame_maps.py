@@ -64,7 +64,9 @@ def frame_half_maps(stacks: np.ndarray, stack_index: np.ndarray, n_groups: int, 
             for half, backprojector in halves.items():
                 chosen = batch.subsets == half
                 if bool(chosen.any()):
-                    insert_particles(backprojector, batch.select(chosen), symmetry, max_radius=radius)
+                    insert_particles(backprojector, batch.select(chosen), max_radius=radius)
+    for backprojector in halves.values():
+        backprojector.symmetrise(symmetry)
     # "division": gridding (Pipe & Menon) returns NaN where sparse frames leave voxels without weight
     return halves[1].reconstruct(method="division"), halves[2].reconstruct(method="division")
 
