@@ -18,6 +18,7 @@ def test_presets_match_the_issue() -> None:
     assert tutorial.n_micrographs * tutorial.particles_per_micrograph == pytest.approx(10000, rel=0.01)
     quick = preset("quick")
     assert quick.n_micrographs == 8 and quick.micrograph_size == (1024, 1024)
+    assert (quick.pixel_size, quick.box) == (4.5, 80)
     assert quick.n_micrographs * quick.particles_per_micrograph == pytest.approx(1500, rel=0.05)
     tiny = preset("tiny")
     assert tiny.n_micrographs == 2 and tiny.micrograph_size == (512, 512) and tiny.box == 64
