@@ -16,6 +16,7 @@ Coordinates are (x, y[, z]) in padded-grid frequency units; arrays are (z, y, x)
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -167,7 +168,22 @@ def point_stencil(
     read from their Friedel mate (values there must be conjugated). Corner-major planes keep every
     operation on contiguous data. Coordinates are clamped to the stored range |p_d| ≤ padded/2.
     """
-    ndim = len(axes)
+    base, factors, flip, strides = _lower_corners(axes, compact_shape)
+    weights = list(factors[-1])
+    for low, high in reversed(factors[:-1]):  # corners ordered (bz, by, bx), bx fastest
+        weights = [w * f for w in weights for f in (low, high)]
+    offsets = [
+        sum(b * s for b, s in zip(bits, reversed(strides))) for bits in itertools.product((0, 1), repeat=len(axes))
+    ]
+    index = base.unsqueeze(0) + torch.tensor(offsets, device=base.device).view((-1,) + (1,) * base.dim())
+    return index, torch.stack(weights), flip
+
+
+def _lower_corners(
+    axes: tuple[torch.Tensor, ...], compact_shape: tuple[int, ...]
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, list[int]]:
+    """Flat index of each point's lower interpolation corner, the (1 − f, f) weights per axis
+    (x, y[, z]), the Friedel mask and the flat strides of x, y[, z] (see :func:`point_stencil`)."""
     half = compact_shape[-1] - 2  # padded / 2
     flip = axes[0] < 0
     sign = 1.0 - 2.0 * flip.to(axes[0].dtype)
@@ -185,14 +201,7 @@ def point_stencil(
         term = lower.long().mul_(strides[d])
         base = term if base is None else base.add_(term)
         factors.append((1.0 - frac, frac))
-    weights = list(factors[-1])
-    for low, high in reversed(factors[:-1]):  # corners ordered (bz, by, bx), bx fastest
-        weights = [w * f for w in weights for f in (low, high)]
-    offsets = [
-        sum(b * s for b, s in zip(bits, reversed(strides))) for bits in itertools.product((0, 1), repeat=ndim)
-    ]
-    index = base.unsqueeze(0) + torch.tensor(offsets, device=base.device).view((-1,) + (1,) * base.dim())
-    return index, torch.stack(weights), flip
+    return base, factors, flip, strides
 
 
 def chunk_length(n_pixels: int, ndim: int, chunk_elements: int | None = None) -> int:
@@ -217,17 +226,27 @@ def extract_slices(
     compact_shape = tuple(compact.shape[-ndim:])
     per_rotation = compact.dim() > ndim
     flat = compact.reshape(-1)
+    # (value at i, value at i + 1): each gather reads both x neighbours of a corner at once
+    pairs = torch.as_strided(flat, (flat.numel() - 1, 2), (1, 1))
     cells = flat.numel() // compact.shape[0] if per_rotation else flat.numel()
     n = rotations.shape[0]
     m = pixels.size
     out = torch.zeros(n, m * (m // 2 + 1), device=compact.device, dtype=compact.dtype)
     step = chunk_length(pixels.index.numel(), ndim, chunk_elements)
+    k = (pixels.coords * scale).T.contiguous()  # (2, P)
     for start in range(0, n, step):
         stop = min(n, start + step)
-        index, weight, flip = slice_stencil(pixels, rotations[start:stop], scale, compact_shape)
+        axes = torch.matmul(rotations[start:stop, :2, :].transpose(1, 2), k).unbind(1)  # D × (B, P)
+        base, factors, flip, strides = _lower_corners(axes, compact_shape)
         if per_rotation:
-            index += (torch.arange(start, stop, device=index.device) * cells).view(1, -1, 1)
-        values = (flat.index_select(0, index.view(-1)).view(index.shape) * weight).sum(0)
+            base += (torch.arange(start, stop, device=base.device) * cells).view(-1, 1)
+        (low_x, high_x), values = factors[0], None
+        for bits in itertools.product((0, 1), repeat=ndim - 1):  # the corners in y (and z)
+            offset = sum(b * s for b, s in zip(bits, strides[1:]))
+            weight = functools.reduce(torch.mul, (factors[d + 1][b] for d, b in enumerate(bits)))
+            pair = pairs.index_select(0, (base + offset).view(-1)).view(*base.shape, 2)
+            term = (pair[..., 0] * low_x + pair[..., 1] * high_x) * weight
+            values = term if values is None else values.add_(term)
         values = torch.where(flip, values.conj(), values) * pixels.sign
         out[start:stop, pixels.index] = values
     return out.reshape(n, m, m // 2 + 1)

@@ -189,7 +189,7 @@ def coarse_image_size(step_deg: float, diameter: float, box: int, pixel: float) 
 
 def solvent_flattening(mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The references' post-processing: multiply by the solvent mask (RELION's --flatten_solvent).
-    Symmetry is imposed in the reconstruction itself (each image inserted once per operator)."""
+    Symmetry is imposed in the reconstruction itself (the back-projected sums are symmetrised)."""
 
     def apply(references: torch.Tensor) -> torch.Tensor:
         return references * mask.to(references)
