@@ -130,7 +130,9 @@ def test_class2d_continues_with_more_iterations_and_finer_sampling(project: Proj
     assert (tmp_path / "scratch").is_dir() and not any((tmp_path / "scratch").iterdir())  # the copy is gone
     more = {**values, "nr_iter_em": "3", "psi_sampling": "2.5", "do_preread_images": "Yes",
             "fn_cont": "Class2D/job002/run_it002_optimiser.star"}
+    del more["nr_classes"]  # a continuation takes K from the run it continues (the job's default is 1)
     run_job(class2d_spec(), more, "Class2D/job002", is_continue=True)
+    assert read_star(job / "run_it003_model.star")["model_general"]["rlnNrClasses"] == 3
     sampling = read_star(job / "run_it003_sampling.star")["sampling_general"]
     assert sampling["rlnPsiStep"] == pytest.approx(5.0)
     general = read_star(job / "run_it003_optimiser.star")["optimiser_general"]

@@ -20,6 +20,7 @@ from vitreo.jobs.ml_options import (
     OPTIMISATION,
     SAMPLING,
     alignment_option,
+    class_count,
     common_settings,
     compute_options,
     compute_settings,
@@ -107,7 +108,7 @@ def settings_from(params: Params) -> Class2DSettings:
     """The engine settings of a Class2D job's parameters (coarse steps are twice the GUI's)."""
     compute = compute_settings(params)
     return Class2DSettings(
-        nr_classes=params.integer("nr_classes"),
+        nr_classes=class_count(params),
         nr_iter=params.integer("nr_iter_em"),
         tau_fudge=params.number("tau_fudge"),
         **common_settings(params),

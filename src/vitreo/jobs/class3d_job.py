@@ -19,6 +19,7 @@ from vitreo.jobs.ml_options import (
     OPTIMISATION,
     SAMPLING,
     alignment_option,
+    class_count,
     common_settings,
     compute_options,
     compute_settings,
@@ -86,7 +87,7 @@ def _validate(params: Params) -> None:
 
 
 def _output_nodes(params: Params) -> list[OutputNode]:
-    return _nodes(params.integer("nr_iter"), params.integer("nr_classes"))
+    return _nodes(params.integer("nr_iter"), class_count(params))
 
 
 def _nodes(iteration: int, n_classes: int) -> list[OutputNode]:
@@ -99,7 +100,7 @@ def settings_from(params: Params) -> Class3DSettings:
     """The engine settings of a Class3D job's parameters (coarse offset step: twice the GUI's)."""
     compute = compute_settings(params)
     return Class3DSettings(
-        nr_classes=params.integer("nr_classes"),
+        nr_classes=class_count(params),
         nr_iter=params.integer("nr_iter"),
         tau_fudge=params.number("tau_fudge"),
         **common_settings(params),

@@ -58,6 +58,7 @@ import numpy as np
 from vitreo.io.errors import InputError
 from vitreo.io.image_refs import parse_image_name, resolve
 from vitreo.io.mrc import read_header_info
+from vitreo.io.star import read_star
 from vitreo.jobs import node_types
 from vitreo.jobs.context import JobContext
 from vitreo.jobs.options import JobOption, OptionKind, Params
@@ -262,6 +263,19 @@ def continue_from(params: Params) -> Path | None:
     if not path.name.endswith("_optimiser.star"):
         raise InputError(path, "continue from an _optimiser.star file (fn_cont)")
     return path
+
+
+def class_count(params: Params) -> int:
+    """``nr_classes``, or when continuing (fn_cont), the number of classes of the run continued:
+    relion_refine --continue reads it from the run's model, whatever the job's own setting."""
+    text = params.text("fn_cont") if "fn_cont" in params else ""
+    general = read_star(text).get("optimiser_general") if text and Path(text).is_file() else None
+    model = general.get("rlnModelStarFile") if isinstance(general, dict) else None
+    if model is not None and Path(str(model)).is_file():
+        model_general = read_star(str(model)).get("model_general")
+        if isinstance(model_general, dict) and "rlnNrClasses" in model_general:
+            return int(model_general["rlnNrClasses"])
+    return params.integer("nr_classes")
 
 
 ParticleLoader = Callable[..., ParticleSet]
