@@ -19,6 +19,7 @@ from vitreo.em.backprojector import BackProjector
 from vitreo.em.ctf import ctf_2d, ctf_weights
 from vitreo.em.fourier import phase_shift
 from vitreo.em.fsc import fsc
+from vitreo.em.symmetry import parse_symmetry
 from vitreo.ml.aligned import AlignedParticles
 
 Progress = Callable[[int], None]
@@ -56,6 +57,7 @@ def reconstruct(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """One map (N, N, N) from all particles; ``tau2`` (N//2+1,) turns on Wiener/ML regularisation."""
+    parse_symmetry(symmetry)  # an unknown group fails before any work
     backprojector = BackProjector(particles.box, device=particles.images.device)
     insert_particles(backprojector, particles, progress=progress)
     backprojector.symmetrise(symmetry)
@@ -80,6 +82,7 @@ def gold_standard(
 ) -> GoldStandardResult:
     """Reconstruct two independent halves (rlnRandomSubset, or a random split where unset),
     measure their FSC, then the full map regularised with tau² = SSNR/⟨CTF²⟩ from that FSC."""
+    parse_symmetry(symmetry)  # an unknown group fails before any work
     subsets = particles.subsets.clone()
     unset = subsets == 0
     if bool(unset.any()):
