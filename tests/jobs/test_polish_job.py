@@ -115,6 +115,7 @@ def test_bfactor_nan_is_reported_and_continue_reuses_frame_maps(project) -> None
     ({"fn_in": "x.star", "fn_mask": "m.mrc", "average_frame_bfactor": "2"}, "odd"),
     ({"fn_in": "x.star", "do_bayesian_polish": "Yes"}, "half-maps"),
     ({"fn_in": "x.star", "do_helix": "Yes"}, "helical"),
+    ({"fn_in": "x.star", "fn_mask": "m.mrc", "sym_name": "X7"}, "symmetry group 'X7'"),
 ])
 def test_invalid_parameters_are_refused(values, problem) -> None:
     spec = polish_job.job_spec()

@@ -101,12 +101,8 @@ def from_compact(compact: torch.Tensor, ndim: int) -> torch.Tensor:
 def to_accumulator(grid: torch.Tensor, ndim: int) -> torch.Tensor:
     """rfft layout -> compact layout with empty wrap planes: the inverse of :func:`from_compact`
     (a grid to accumulate into, not to interpolate from)."""
-    pad: tuple[int, ...] = (0, 1)
-    for d in _full_dims(ndim):
-        grid = torch.fft.fftshift(grid, dim=d)
-    for _ in _full_dims(ndim):
-        pad += (0, 2)
-    return torch.nn.functional.pad(grid, pad)
+    grid = torch.fft.fftshift(grid, dim=_full_dims(ndim))
+    return torch.nn.functional.pad(grid, (0, 1) + (0, 2) * (ndim - 1))
 
 
 def negate_frequencies(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:

@@ -30,6 +30,7 @@ import torch
 
 from vitreo.em.ctf import CtfParams
 from vitreo.em.geometry import euler_degrees_to_matrix
+from vitreo.em.symmetry import parse_symmetry
 from vitreo.io.coords import coordinate_file_for
 from vitreo.io.errors import InputError
 from vitreo.io.mrc import read_mrc, write_mrc
@@ -116,6 +117,7 @@ def _options() -> tuple[JobOption, ...]:
 def _validate(params: Params) -> None:
     if params.flag("do_helix"):
         raise ValueError("polishing helical segments is not available in vitreo")
+    parse_symmetry(params.text("sym_name"))  # symmetry is applied after all the frames' insertions
     if uses_relion5_inputs(params):
         validate_relion5(params)
         return
