@@ -2,10 +2,11 @@
 
 - wall time per stage, and whether an earlier run's job was reused;
 - particles kept at each step that writes particles;
-- the final gold-standard resolution (PostProcess's rlnFinalResolution);
+- the final gold-standard resolution (PostProcess's rlnFinalResolution), that of the polished
+  particles' refinement when it ran, and the one before polishing;
 - the FSC of the final refined map (Refine3D's run_class001.mrc, superposed on the truth with
   :func:`vitreo.em.map_alignment.align_maps`, which allows for the hand the initial model chose)
-  against the true map, and where it crosses 0.5;
+  against the true map, and where it crosses 0.5 (before polishing too);
 - where the plots are.
 """
 
@@ -26,7 +27,10 @@ PARTICLE_FILES = {
     "good2d": "particles.star",
     "good3d": "particles.star",
     "refine3d": "run_data.star",
+    "refine_shiny": "run_data.star",
 }
+#: (Refine3D, PostProcess) aliases, the final pair first, then the one before polishing.
+REFINEMENTS = (("refine_shiny", "postprocess_shiny"), ("refine3d", "postprocess"))
 #: Plots worth opening, by stage alias.
 PLOTS = {
     "motioncorr": "logfile.pdf",
@@ -35,6 +39,8 @@ PLOTS = {
     "sort": "logfile.pdf",
     "postprocess": "logfile.pdf",
     "localres": "histogram.pdf",
+    "polish": "logfile.pdf",
+    "postprocess_shiny": "logfile.pdf",
 }
 
 
@@ -49,16 +55,19 @@ def particle_counts(root: Path, jobs: Mapping[str, str]) -> dict[str, int]:
 
 
 def plot_files(root: Path, jobs: Mapping[str, str]) -> list[str]:
-    """The plots the run wrote (paths relative to the project), including Refine3D's angular
+    """The plots the run wrote (paths relative to the project), including the final Refine3D's angular
     distribution and the FSC against the truth."""
     found = [jobs[alias] + name for alias, name in PLOTS.items() if alias in jobs and (root / jobs[alias] / name).is_file()]
-    if "refine3d" in jobs:
-        found += sorted(str(p.relative_to(root)) for p in (root / jobs["refine3d"]).glob("*angdist*"))
+    refine = next((jobs[r] for r, _ in REFINEMENTS if r in jobs), None)
+    if refine is not None:
+        found += sorted(str(p.relative_to(root)) for p in (root / refine).glob("*angdist*"))
     return found + (["Demo/fsc_vs_truth.png"] if (root / "Demo/fsc_vs_truth.png").is_file() else [])
 
 
-def compare_with_truth(root: Path, refined_map: Path, truth_map: Path) -> dict[str, float]:
-    """FSC of the refined map against the truth once superposed; writes Demo/fsc_vs_truth.png."""
+def compare_with_truth(root: Path, refined_maps: Mapping[str, Path], truth_map: Path) -> dict[str, dict[str, Any]]:
+    """FSC of each refined map (by name) against the truth once superposed; writes their curves to
+    Demo/fsc_vs_truth.png. Per name: where the FSC crosses 0.5 (Å), whether the hand was flipped and
+    the alignment score."""
     import torch
 
     from vitreo.em.fsc import fsc, resolution_at
@@ -66,29 +75,34 @@ def compare_with_truth(root: Path, refined_map: Path, truth_map: Path) -> dict[s
     from vitreo.io.mrc import read_mrc
     from vitreo.plots.fsc_plot import plot_fsc
 
-    refined, pixel = read_mrc(refined_map)
-    truth, _ = read_mrc(truth_map)
-    truth_t, refined_t = torch.from_numpy(truth).double(), torch.from_numpy(refined).double()
-    alignment = align_maps(truth_t, refined_t, float(pixel))
-    curve = fsc(apply_alignment(refined_t, alignment), truth_t)
+    truth, pixel = read_mrc(truth_map)
+    truth_t = torch.from_numpy(truth).double()
     box = truth.shape[-1]
+    curves, figures = {}, {}
+    for name, path in refined_maps.items():
+        refined, pixel = read_mrc(path)
+        refined_t = torch.from_numpy(refined).double()
+        alignment = align_maps(truth_t, refined_t, float(pixel))
+        curve = fsc(apply_alignment(refined_t, alignment), truth_t)
+        curves[f"{name} against the true map"] = curve.numpy()
+        figures[name] = {"resolution_vs_truth_A": round(resolution_at(curve, 0.5, float(pixel), box), 2),
+                         "hand_flipped": alignment.flipped, "alignment_score": round(float(alignment.score), 4)}
     (root / "Demo").mkdir(exist_ok=True)
-    plot_fsc(root / "Demo/fsc_vs_truth.png", {"FSC against the true map": curve.numpy()}, float(pixel), box,
-             thresholds=(0.5,))
-    return {"resolution_vs_truth_A": round(resolution_at(curve, 0.5, float(pixel), box), 2),
-            "hand_flipped": alignment.flipped, "alignment_score": round(float(alignment.score), 4)}
+    plot_fsc(root / "Demo/fsc_vs_truth.png", curves, float(pixel), box, thresholds=(0.5,))
+    return figures
 
 
-def final_resolution(root: Path, jobs: Mapping[str, str]) -> float | None:
-    """PostProcess's gold-standard resolution (Å), when it ran."""
-    path = root / jobs["postprocess"] / "postprocess.star" if "postprocess" in jobs else None
+def final_resolution(root: Path, jobs: Mapping[str, str], alias: str = "postprocess") -> float | None:
+    """PostProcess ``alias``'s gold-standard resolution (Å), when it ran."""
+    path = root / jobs[alias] / "postprocess.star" if alias in jobs else None
     if path is None or not path.is_file():
         return None
     return float(read_star(path)["general"]["rlnFinalResolution"])
 
 
 def summarise(root: Path, results: Sequence[StageResult], nyquist: float) -> dict[str, Any]:
-    """Everything the demo reports, as a JSON-ready dict."""
+    """Everything the demo reports, as a JSON-ready dict: the final figures at the top level, those
+    before polishing under ``before_polishing`` when the polished refinement ran."""
     jobs = {r.stage.alias: r.job for r in results}
     summary: dict[str, Any] = {
         "stages": [{"stage": r.stage.title or r.stage.alias, "job": r.job, "seconds": round(r.seconds, 1),
@@ -96,11 +110,17 @@ def summarise(root: Path, results: Sequence[StageResult], nyquist: float) -> dic
         "wall_seconds": round(sum(r.seconds for r in results), 1),
         "particles": particle_counts(root, jobs),
         "nyquist_A": round(nyquist, 3),
-        "gold_standard_resolution_A": final_resolution(root, jobs),
     }
-    refined = root / jobs["refine3d"] / "run_class001.mrc" if "refine3d" in jobs else None
-    if refined is not None and refined.is_file():
-        summary.update(compare_with_truth(root, refined, root / "truth/map.mrc"))
+    ran = [(refine, post) for refine, post in REFINEMENTS if refine in jobs]
+    maps = {refine: root / jobs[refine] / "run_class001.mrc" for refine, _ in ran}
+    truth = compare_with_truth(root, {k: v for k, v in maps.items() if v.is_file()}, root / "truth/map.mrc") if maps else {}
+    for index, (refine, post) in enumerate(ran):
+        figures = {"gold_standard_resolution_A": final_resolution(root, jobs, post), **truth.get(refine, {})}
+        if index == 0:
+            summary.update(figures)
+        else:
+            summary["before_polishing"] = figures
+    summary.setdefault("gold_standard_resolution_A", None)
     summary["plots"] = plot_files(root, jobs)
     return summary
 
@@ -117,9 +137,13 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     if "resolution_vs_truth_A" in summary:
         hand = ", after flipping the hand" if summary["hand_flipped"] else ""
         lines.append(f"FSC against the true map = 0.5 at {summary['resolution_vs_truth_A']:.2f} Å{hand}")
+    before = summary.get("before_polishing", {})
+    if before.get("gold_standard_resolution_A") is not None and "resolution_vs_truth_A" in before:
+        lines.append(f"Before polishing: {before['gold_standard_resolution_A']:.2f} Å gold-standard, "
+                     f"FSC against the true map = 0.5 at {before['resolution_vs_truth_A']:.2f} Å")
     lines += ["Plots: " + ", ".join(summary["plots"]), f"Total {summary['wall_seconds']:.0f} s of jobs."]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["PARTICLE_FILES", "particle_counts", "plot_files", "compare_with_truth", "final_resolution",
+__all__ = ["PARTICLE_FILES", "REFINEMENTS", "particle_counts", "plot_files", "compare_with_truth", "final_resolution",
            "summarise", "summary_text"]

@@ -9,7 +9,8 @@ After each iteration of a gold-standard refinement:
   estimated angular accuracy, the sampling is fine enough; else the HEALPix order goes up by one
   (halving the angular step), the offset step becomes min(1.5, 0.75·accuracy) pixels (× 2^oversampling
   for the coarse grid) and the range 5× the last change of offsets (bounded as RELION does), and
-  from ``local_order`` on the searches are local with σ = 2 × the (oversampled) angular step;
+  from ``local_order`` on the searches are local with σ = 2 × the (oversampled) angular step
+  (from the first iteration when the initial sampling is already that fine);
 - convergence: fine-enough sampling with stalled resolution and hidden variables; the last
   iteration then joins the halves at full resolution;
 - image size (MlOptimiser::updateImageSizeAndResolutionPointers): the next E-step uses the shells
@@ -66,6 +67,14 @@ class AutoSampling:
     @property
     def fine_offset_step(self) -> float:
         return self.offset_step / (1 << self.oversampling)
+
+    def starting(self) -> AutoSampling:
+        """The state of a new refinement: local searches from the first iteration when the initial
+        HEALPix order already reaches ``local_order`` (RELION's MlOptimiser::initialiseGeneral),
+        around the input orientations with σ = 2 × the angular step."""
+        if self.healpix_order < self.local_order:
+            return self
+        return replace(self, sigma_angles=2.0 * self.angular_step)
 
     def image_size_step(self, fsc: torch.Tensor, used_size: int, avg_pmax: float, box: int) -> tuple[AutoSampling, int]:
         """The state with RELION's incr_size updated from this iteration's half-map ``fsc``

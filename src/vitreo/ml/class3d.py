@@ -188,14 +188,8 @@ def run_class3d(
 
 def _initial_state(particles: ParticleSet, settings: Class3DSettings) -> ParticleState:
     """Particles at their input offsets (and, for local searches, their input orientations)."""
-    state = ParticleState.initial(particles.offsets)
-    labels = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
-    if settings.sigma_angles is not None:
-        missing = [label for label in labels if label not in particles.table.columns]
-        if missing:
-            raise InputError(particles.table.path, f"local angular searches need the input orientations; missing {missing[0]}")
-        state.angles = torch.deg2rad(torch.from_numpy(np.stack([particles.table.column(label) for label in labels], 1)))
-    return state
+    local = settings.sigma_angles is not None
+    return ParticleState.initial(particles.offsets, angles=particles.input_angles("local angular searches") if local else None)
 
 
 def _setup(

@@ -88,12 +88,13 @@ class ParticleState:
     log_likelihood: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.float64))
 
     @classmethod
-    def initial(cls, offsets: torch.Tensor, norm: torch.Tensor | None = None) -> ParticleState:
-        """Unaligned particles at the given offsets (n, 2) pixels."""
+    def initial(cls, offsets: torch.Tensor, norm: torch.Tensor | None = None,
+                angles: torch.Tensor | None = None) -> ParticleState:
+        """Particles at the given offsets (n, 2) pixels, unaligned or at the given ``angles`` (n, 3) radians."""
         n = offsets.shape[0]
         return cls(
             class_index=torch.zeros(n, dtype=torch.long),
-            angles=torch.zeros(n, 3, dtype=torch.float64),
+            angles=torch.zeros(n, 3, dtype=torch.float64) if angles is None else angles.double().clone(),
             offsets=offsets.double().clone(),
             norm=torch.ones(n, dtype=torch.float64) if norm is None else norm.double().clone(),
             pmax=torch.zeros(n, dtype=torch.float64),

@@ -193,6 +193,15 @@ class ParticleSet:
     def n_groups(self) -> int:
         return len(self.group_names)
 
+    def input_angles(self, purpose: str) -> torch.Tensor:
+        """The orientations of the input file (n, 3) radians (rot, tilt, psi); InputError naming
+        the ``purpose`` that needs them when the file has none."""
+        labels = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
+        missing = [label for label in labels if label not in self.table.columns]
+        if missing:
+            raise InputError(self.table.path, f"{purpose} need the input orientations; missing {missing[0]}")
+        return torch.deg2rad(torch.from_numpy(np.stack([self.table.column(label) for label in labels], 1)))
+
     @property
     def resident_bytes(self) -> int:
         """Bytes the images hold in memory (0 when streamed)."""

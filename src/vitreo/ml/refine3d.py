@@ -193,10 +193,12 @@ def run_refine3d(
             initial_size(box, pixel, settings.ini_high), device, generator,
         )
         models = [model, model.copy()]
-        state, first = ParticleState.initial(particles.offsets, None), 1
         subsets = random_subsets(particles, generator)
         auto = AutoSampling(settings.healpix_order, settings.offset_range, settings.offset_step,
-                            settings.oversampling, settings.local_healpix_order, incr_size=settings.incr_size)
+                            settings.oversampling, settings.local_healpix_order, incr_size=settings.incr_size).starting()
+        angles = None if auto.sigma_angles is None else particles.input_angles(
+            "local searches from the first iteration (an initial sampling as fine as auto_local_sampling)")
+        state, first = ParticleState.initial(particles.offsets, angles=angles), 1
     halves = [torch.nonzero(subsets == h).squeeze(-1) for h in (1, 2)]
     if min(len(h) for h in halves) == 0:
         raise InputError(particles.table.path, "both half-sets need particles (rlnRandomSubset 1 and 2)")

@@ -113,8 +113,8 @@ def run_stage(project: Project, stage: Stage, jobs: Mapping[str, str],
         raise ValueError(f"stage {stage.alias}: {spec.directory} has no option {', '.join(unknown)}")
     run = create_job(project, spec, spec.params(values), alias=stage.alias)
     words = ["vitreo", "run", spec.directory, "--alias", stage.alias]
-    for name, value in values.items():
-        words += [f"--{name}", value]
+    for name, value in values.items():  # a value that looks like an option (--save_movies) is joined to its name
+        words += [f"--{name}={value}"] if value.startswith("-") else [f"--{name}", value]
     child = start_job(project, run, commands=[shlex.join(words)])
     if started is not None:
         started(run.name)
