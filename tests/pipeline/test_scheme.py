@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from tests.pipeline.helpers import make_files
 from vitreo.pipeline.model import Status
 from vitreo.pipeline.project import Project
-from vitreo.pipeline.scheme import Stage, StageFailed, resolve_params, run_scheme
+from vitreo.cli.job_args import parse_job_args
+from vitreo.pipeline.scheme import Stage, StageFailed, resolve_params, run_command_line, run_scheme
 
 
 def _stages(crash: bool) -> list[Stage]:
@@ -65,3 +68,10 @@ def test_deferred_values_are_computed_when_the_stage_starts(tmp_path) -> None:  
     assert resolve_params(stage, {"a": "Class3D/job001/"}, tmp_path) == {
         "fn_in_other": "Class3D/job001/run_class002.mrc", "node_type": "3D reference (.mrc)"}
     assert seen == [(tmp_path, {"a": "Class3D/job001/"})]
+
+
+def test_the_recorded_command_gives_back_the_values() -> None:
+    values = {"other_args": "--save_movies", "bg_diameter": "-1", "sampling": "7.5 degrees", "fn_mtf": ""}
+    line = run_command_line("MotionCorr", "motioncorr", values)
+    assert "--other_args=--save_movies" in line
+    assert parse_job_args(shlex.split(line)[5:]) == values

@@ -27,9 +27,11 @@ HelpOption = Annotated[bool, typer.Option("--help", "-h", help="Show this help, 
 
 
 def _types_help(command: str) -> str:
-    specs = "\n".join(f"  {spec.directory:<14}{spec.type_label:<18}{spec.summary}" for spec in all_specs())
+    specs = all_specs()
+    width = max(len(spec.type_label) for spec in specs) + 2
+    listing = "\n".join(f"  {spec.directory:<14}{spec.type_label:<{width}}{spec.summary}" for spec in specs)
     return (f"Usage: vitreo {command} TYPE [--alias NAME] [--from job.star] [--project DIR] [--name value ...]\n\n"
-            f"Job types:\n{specs}\n\n`vitreo {command} TYPE --help` lists the parameters of a job type.\n")
+            f"Job types:\n{listing}\n\n`vitreo {command} TYPE --help` lists the parameters of a job type.\n")
 
 
 def _split_type(job_type: str | None, args: list[str]) -> tuple[str | None, list[str]]:

@@ -95,6 +95,15 @@ def _recorded_seconds(project: Project, job: str) -> float:
         return 0.0
 
 
+def run_command_line(job_type: str, alias: str, values: Mapping[str, str]) -> str:
+    """The ``vitreo run`` command that creates the same job (recorded in its note.txt); a value that
+    looks like an option (``--save_movies``) is joined to its name with ``=``."""
+    words = ["vitreo", "run", job_type, "--alias", alias]
+    for name, value in values.items():
+        words += [f"--{name}={value}"] if value.startswith("-") else [f"--{name}", value]
+    return shlex.join(words)
+
+
 def run_stage(project: Project, stage: Stage, jobs: Mapping[str, str],
               started: Callable[[str], None] | None = None) -> StageResult:
     """Run one stage (or reuse its succeeded job); ``started`` is called with the new job's name
@@ -112,10 +121,7 @@ def run_stage(project: Project, stage: Stage, jobs: Mapping[str, str],
     if unknown:
         raise ValueError(f"stage {stage.alias}: {spec.directory} has no option {', '.join(unknown)}")
     run = create_job(project, spec, spec.params(values), alias=stage.alias)
-    words = ["vitreo", "run", spec.directory, "--alias", stage.alias]
-    for name, value in values.items():  # a value that looks like an option (--save_movies) is joined to its name
-        words += [f"--{name}={value}"] if value.startswith("-") else [f"--{name}", value]
-    child = start_job(project, run, commands=[shlex.join(words)])
+    child = start_job(project, run, commands=[run_command_line(spec.directory, stage.alias, values)])
     if started is not None:
         started(run.name)
     status = wait_for_job(project, run.name, child)
@@ -149,4 +155,4 @@ def run_scheme(
     return results
 
 
-__all__ = ["Stage", "StageResult", "StageFailed", "resolve_params", "run_stage", "run_scheme"]
+__all__ = ["Stage", "StageResult", "StageFailed", "resolve_params", "run_command_line", "run_stage", "run_scheme"]
