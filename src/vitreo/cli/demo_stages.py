@@ -238,8 +238,8 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
               "Select the good 2D classes"),
         Stage("initialmodel", "relion.initialmodel", {
             # the point group in SGD: on the quick data, C1 with (20, 80, 20) iterations gave maps of 41–87 Å
-            # (FSC 0.5 against the truth) and once split Class3D into the two hands; D2 gave 23.6 Å on that run's
-            # particles (C1 needed RELION's 300 iterations, 2.5 × the time, for 20 Å)
+            # (FSC 0.5 against the truth) and once split Class3D into the two hands; D2 gave 23.6 and 24.2 Å,
+            # but also once 96.9 Å: the short schedule is unreliable either way (see issue 11's note)
             **ml, "fn_img": "{good2d}particles.star", "sym_name": scale.symmetry,
             **dict(zip(("sgd_ini_iter", "sgd_inbetween_iter", "sgd_fin_iter"), map(str, scale.sgd_iterations)))},
               "De novo initial model (SGD)"),
