@@ -147,12 +147,27 @@ def most_populated_class(alias: str, iteration: int) -> Deferred:
     return choose
 
 
+def postprocess_general(root: Path, jobs: Mapping[str, str], alias: str) -> dict | None:
+    """The data_general block of PostProcess ``alias``'s postprocess.star; None when the stage did not
+    run or wrote no such file."""
+    path = root / jobs[alias] / "postprocess.star" if alias in jobs else None
+    if path is None or not path.is_file():
+        return None
+    return read_star(path)["general"]
+
+
+def _postprocess_figure(root: Path, jobs: Mapping[str, str], alias: str, label: str) -> float:
+    general = postprocess_general(root, jobs, alias)
+    if general is None:
+        raise ValueError(f"stage {alias} wrote no postprocess.star")
+    return float(general[label])
+
+
 def sharpening_bfactor(alias: str) -> Deferred:
     """A deferred value: the B-factor PostProcess sharpened with (for LocalRes)."""
 
     def read(root: Path, jobs: Mapping[str, str]) -> str:
-        general = read_star(root / jobs[alias] / "postprocess.star")["general"]
-        return f"{float(general['rlnBfactorUsedForSharpening']):.2f}"
+        return f"{_postprocess_figure(root, jobs, alias, 'rlnBfactorUsedForSharpening'):.2f}"
 
     return read
 
@@ -274,13 +289,12 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
 MOVIE_WINDOW, MOVIE_SIGMA_OFFSET = 5, 1
 
 
-def final_resolution(alias: str, factor: float = 1.0, at_least: float = 0.0) -> Deferred:
+def postprocess_resolution(alias: str, factor: float = 1.0, at_least: float = 0.0) -> Deferred:
     """A deferred value: PostProcess ``alias``'s gold-standard resolution (Å) × ``factor``, and no
     less than ``at_least`` Å."""
 
     def read(root: Path, jobs: Mapping[str, str]) -> str:
-        general = read_star(root / jobs[alias] / "postprocess.star")["general"]
-        return f"{max(at_least, factor * float(general['rlnFinalResolution'])):.2f}"
+        return f"{max(at_least, factor * _postprocess_figure(root, jobs, alias, 'rlnFinalResolution')):.2f}"
 
     return read
 
@@ -306,12 +320,12 @@ def polishing_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Sta
             "fn_in": "{movierefine}" + f"run_avg{MOVIE_WINDOW}_off{MOVIE_SIGMA_OFFSET}_data.star",
             "fn_mask": "{mask}mask.mrc", "sym_name": scale.symmetry, "sigma_nb": "100",
             # relative Guinier fits from the tutorial's 20 Å (or twice the resolution of a worse map) to the map's resolution
-            "perframe_highres": final_resolution("postprocess"),
-            "perframe_bfac_lowres": final_resolution("postprocess", factor=2.0, at_least=20.0),
+            "perframe_highres": postprocess_resolution("postprocess"),
+            "perframe_bfac_lowres": postprocess_resolution("postprocess", factor=2.0, at_least=20.0),
             "average_frame_bfactor": str(scale.frames_per_bfactor), "nr_threads": str(threads)}, "Particle polishing"),
         Stage("refine_shiny", "relion.refine3d", {
             **ml, "fn_img": "{polish}shiny.star", "fn_ref": "{refine3d}run_class001.mrc",
-            "ini_high": final_resolution("postprocess"), "sym_name": scale.symmetry,
+            "ini_high": postprocess_resolution("postprocess"), "sym_name": scale.symmetry,
             "sampling": scale.sampling_polished, "auto_local_sampling": scale.sampling_polished, "offset_range": "2",
             "offset_step": "1"}, "3D auto-refine of the polished particles"),
         Stage("postprocess_shiny", "relion.postprocess", postprocess_params("refine_shiny", data),
@@ -334,5 +348,5 @@ def min_distance(data: DemoData) -> float:
 
 __all__ = ["DemoData", "DemoScale", "PICKS_DIR", "PICKS_SUFFIX", "REFERENCES_DIR", "write_person_picks",
            "preprocessing_stages", "classification_stages", "polishing_stages", "ml_params", "postprocess_params",
-           "final_resolution", "aligned_map", "most_populated_class", "sharpening_bfactor", "mask_threshold",
-           "min_distance"]
+           "postprocess_general", "postprocess_resolution", "aligned_map", "most_populated_class",
+           "sharpening_bfactor", "mask_threshold", "min_distance"]

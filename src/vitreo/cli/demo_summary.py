@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vitreo.cli.demo_stages import postprocess_general
 from vitreo.io.star import read_star
 from vitreo.pipeline.scheme import StageResult
 
@@ -94,10 +95,8 @@ def compare_with_truth(root: Path, refined_maps: Mapping[str, Path], truth_map: 
 
 def final_resolution(root: Path, jobs: Mapping[str, str], alias: str = "postprocess") -> float | None:
     """PostProcess ``alias``'s gold-standard resolution (Å), when it ran."""
-    path = root / jobs[alias] / "postprocess.star" if alias in jobs else None
-    if path is None or not path.is_file():
-        return None
-    return float(read_star(path)["general"]["rlnFinalResolution"])
+    general = postprocess_general(root, jobs, alias)
+    return None if general is None else float(general["rlnFinalResolution"])
 
 
 def summarise(root: Path, results: Sequence[StageResult], nyquist: float) -> dict[str, Any]:
