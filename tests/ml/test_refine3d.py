@@ -167,6 +167,19 @@ def test_auto_sampling_follows_relion() -> None:
     assert messages[-1].startswith(" Auto-refine: Refinement has converged")
 
 
+def test_small_changes_count_as_stalled_and_steps_never_coarsen() -> None:
+    """RELION 3.1's rule: orientation and offset changes below 40% of the fine step count as stalled
+    even while they still shrink; a new offset step coarser than the current one is not taken."""
+    log: list[str] = []
+    start = AutoSampling(healpix_order=2, offset_range=2.0, offset_step=0.5, local_order=5)  # 7.5°, fine 0.25 px
+    state = start.after_iteration(30.0, 4.0, 0.2, 0.0, 8.0, 2.0, log.append)
+    state = state.after_iteration(30.0, 3.5, 0.15, 0.0, 8.0, 2.0, log.append)  # 3.5 > 0.4·7.5: still improving
+    assert state.iter_without_changes == 0 and state.healpix_order == 2
+    state = state.after_iteration(30.0, 2.5, 0.05, 0.0, 8.0, 2.0, log.append)  # 2.5 < 3.0, 0.05 < 0.1: stalled
+    assert state.healpix_order == 3  # finer angles ...
+    assert state.offset_step == pytest.approx(0.5) and state.offset_range == pytest.approx(2.0)  # ... same offsets
+
+
 def test_image_size_grows_as_relion_does() -> None:
     """incr_size grows to the FSC-0.5-to-0.143 distance plus 5 shells and never shrinks; a quarter-box
     step while the FSC at the edge of the used size is above 0.2 (and ⟨Pmax⟩ > 0.1)."""

@@ -110,6 +110,7 @@ class DemoScale:
     iterations_2d: int = 25
     iterations_3d: int = 25
     sgd_iterations: tuple[int, int, int] = (50, 200, 50)  # initial, in-between, final (RELION's)
+    sgd_halflife: float = 1000.0  # sgd_sigma2fudge_halflife, particles (RELION's help: ~1000 for difficult data)
     sampling_3d: str = "7.5 degrees"  # Class3D's and Refine3D's initial angular sampling
     sampling_polished: str = "0.9 degrees"  # the shiny particles' Refine3D: local searches from this sampling
     frames_per_bfactor: int = 1  # Polish's average_frame_bfactor: frames per B-factor reconstruction
@@ -252,10 +253,11 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
             "fn_model": "{class2d_auto}" + f"run_it{it2:03d}_optimiser.star", "do_class_ranker": "Yes"},
               "Select the good 2D classes"),
         Stage("initialmodel", "relion.initialmodel", {
-            # the point group in SGD: on the quick data, C1 with (20, 80, 20) iterations gave maps of 41–87 Å
-            # (FSC 0.5 against the truth) and once split Class3D into the two hands; D2 gave 23.6 and 24.2 Å,
-            # but also once 96.9 Å: the short schedule is unreliable either way (see issue 11's note)
-            **ml, "fn_img": "{good2d}particles.star", "sym_name": scale.symmetry,
+            # in C1, as the tutorial: on one quick dataset C1 gave 19.3–20.0 Å (FSC 0.5 against the truth, four
+            # seeds) and D2 21.5–29.5 Å (nine), and a D2 map makes the C1 Class3D twice as costly (broad posteriors
+            # over its equivalent orientations); the noise inflation keeps the first subsets from locking in
+            **ml, "fn_img": "{good2d}particles.star", "sym_name": "C1",
+            "sgd_sigma2fudge_halflife": f"{scale.sgd_halflife:g}",
             **dict(zip(("sgd_ini_iter", "sgd_inbetween_iter", "sgd_fin_iter"), map(str, scale.sgd_iterations)))},
               "De novo initial model (SGD)"),
         Stage("class3d", "relion.class3d", {
@@ -326,8 +328,11 @@ def polishing_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Sta
         Stage("refine_shiny", "relion.refine3d", {
             **ml, "fn_img": "{polish}shiny.star", "fn_ref": "{refine3d}run_class001.mrc",
             "ini_high": postprocess_resolution("postprocess"), "sym_name": scale.symmetry,
-            "sampling": scale.sampling_polished, "auto_local_sampling": scale.sampling_polished, "offset_range": "2",
-            "offset_step": "1"}, "3D auto-refine of the polished particles"),
+            "sampling": scale.sampling_polished, "auto_local_sampling": scale.sampling_polished,
+            # the offsets where the first refinement ended (±0.7 px in steps of 0.23 px on the quick data): a
+            # refinement that starts this fine never refines its offset step, and 1-px steps cost 1.1 Å
+            # (10.59 Å after PostProcess against 9.23 Å with these)
+            "offset_range": "0.75", "offset_step": "0.25"}, "3D auto-refine of the polished particles"),
         Stage("postprocess_shiny", "relion.postprocess", postprocess_params("refine_shiny", data),
               "Post-processing of the polished map"),
     ]

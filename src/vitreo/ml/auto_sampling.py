@@ -3,12 +3,15 @@
 After each iteration of a gold-standard refinement:
 
 - resolution gain: none when the resolution (1/Å) did not improve by 1e-4 on the best so far;
-- large hidden-variable changes: none when the changes of orientations, offsets and classes
-  are all within 3% of the smallest seen since the last change of sampling;
+- large hidden-variable changes: none when the changes of classes are within 3% of the smallest
+  seen since the last change of sampling, and those of orientations and of offsets each either
+  within 3% of their smallest or below 40% of the current (fine) step
+  (MlOptimiser::updateOverallChangesInHiddenVariables, RELION 3.1 on);
 - when both have stalled (for 1 iteration each): if the angular step is already below 75% of the
   estimated angular accuracy, the sampling is fine enough; else the HEALPix order goes up by one
   (halving the angular step), the offset step becomes min(1.5, 0.75·accuracy) pixels (× 2^oversampling
-  for the coarse grid) and the range 5× the last change of offsets (bounded as RELION does), and
+  for the coarse grid) and the range 5× the last change of offsets (bounded as RELION does; a step
+  coarser than the current one keeps the current step and range), and
   from ``local_order`` on the searches are local with σ = 2 × the (oversampled) angular step
   (from the first iteration when the initial sampling is already that fine);
 - convergence: fine-enough sampling with stalled resolution and hidden variables; the last
@@ -34,6 +37,7 @@ from vitreo.em.sampling import angular_step_deg
 
 MAX_ITER_WITHOUT_RESOLUTION_GAIN = 1
 MAX_ITER_WITHOUT_CHANGES = 1
+SMALL_CHANGE = 0.4  # changes below this fraction of the sampling step count as stalled
 MAX_HEALPIX_ORDER = 8  # 0.23° before oversampling: finer is never useful
 
 Log = Callable[[str], None]
@@ -111,8 +115,9 @@ class AutoSampling:
         gain = inverse > self.best_resolution + 1e-4
         stalled = (
             1.03 * classes >= self.smallest_changes_classes
-            and 1.03 * offsets >= self.smallest_changes_offsets
-            and 1.03 * orientations >= self.smallest_changes_orientations
+            and (offsets < SMALL_CHANGE * self.fine_offset_step or 1.03 * offsets >= self.smallest_changes_offsets)
+            and (orientations < SMALL_CHANGE * self.angular_step
+                 or 1.03 * orientations >= self.smallest_changes_orientations)
         )
         return replace(
             self,
@@ -145,6 +150,8 @@ class AutoSampling:
                     span /= 2.0
                 if span > 4.0 * step:
                     step = span / 4.0
+                if step > self.offset_step:  # never coarser than now
+                    step, span = self.offset_step, self.offset_range
                 order = self.healpix_order + 1
                 sigma = self.sigma_angles
                 if order >= self.local_order:
