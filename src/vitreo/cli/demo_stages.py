@@ -253,8 +253,8 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
             "fn_model": "{class2d_auto}" + f"run_it{it2:03d}_optimiser.star", "do_class_ranker": "Yes"},
               "Select the good 2D classes"),
         Stage("initialmodel", "relion.initialmodel", {
-            # in C1, as the tutorial: on one quick dataset C1 gave 19.3–20.0 Å (FSC 0.5 against the truth, four
-            # seeds) and D2 21.5–29.5 Å (nine), and a D2 map makes the C1 Class3D twice as costly (broad posteriors
+            # in C1, as the tutorial: on one quick dataset C1 gave 19.1–20.0 Å (FSC 0.5 against the truth, five
+            # runs) and D2 21.5–29.5 Å (nine), and a D2 map makes the C1 Class3D twice as costly (broad posteriors
             # over its equivalent orientations); the noise inflation keeps the first subsets from locking in
             **ml, "fn_img": "{good2d}particles.star", "sym_name": "C1",
             "sgd_sigma2fudge_halflife": f"{scale.sgd_halflife:g}",
@@ -264,7 +264,7 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
             **ml, "fn_img": "{good2d}particles.star",
             "fn_ref": aligned_map("{initialmodel}initial_model.mrc", "initial_model_aligned", scale.symmetry),
             # in C1, as the tutorial (in D2, one quick run split into three equivalent classes and refined to a
-            # map of 24 Å against the truth); the symmetric reference makes the first iterations costly (571 s)
+            # map of 24 Å against the truth); its second iteration, over a 33-Å reference, costs a quarter of it
             "nr_classes": str(scale.classes_3d), "ini_high": "50", "sym_name": "C1", "tau_fudge": "4",
             "nr_iter": str(it3), "sampling": scale.sampling_3d}, "3D classification"),
         Stage("good3d", "relion.select", {
@@ -330,8 +330,8 @@ def polishing_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Sta
             "ini_high": postprocess_resolution("postprocess"), "sym_name": scale.symmetry,
             "sampling": scale.sampling_polished, "auto_local_sampling": scale.sampling_polished,
             # the offsets where the first refinement ended (±0.7 px in steps of 0.23 px on the quick data): a
-            # refinement that starts this fine never refines its offset step, and 1-px steps cost 1.1 Å
-            # (10.59 Å after PostProcess against 9.23 Å with these)
+            # refinement that starts this fine never refines its offset step (1-px steps: 10.59 Å after
+            # PostProcess; these: 9.23 Å)
             "offset_range": "0.75", "offset_step": "0.25"}, "3D auto-refine of the polished particles"),
         Stage("postprocess_shiny", "relion.postprocess", postprocess_params("refine_shiny", data),
               "Post-processing of the polished map"),
