@@ -13,7 +13,7 @@ HEALPix order 1 with local searches from order 3, at most 20 iterations) of the 
 the shiny particles: their gold-standard resolutions, FSC 0.5 against the truth, and whether
 the shiny particles are never worse by more than one Fourier shell.
 
-Per-frame B-factors (4 movies of 1024², 1,000 particles, 8 frames of 4 e/Å²; the true tracks,
+Per-frame B-factors (16 movies of 1024², 4,000 particles, 8 frames of 4 e/Å²; the true tracks,
 so only the damage differs between frames): Polish's relative B-factors, single frames and
 3-frame averages, against those the simulated damage (Grant & Grigorieff) implies over the same
 shells; their Spearman correlation with the frame number.

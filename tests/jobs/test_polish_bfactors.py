@@ -17,7 +17,7 @@ JOB, AVERAGE = "Polish/job010/", 3
 @pytest.fixture(scope="module")
 def bfactors() -> FrameBfactors:
     """Found and expected relative B-factors per frame group, with the frames averaged by 3 and
-    reconstructed to 12 Å (where the average of 1,000 particles loses its signal)."""
+    reconstructed to 12 Å."""
     project = dose_project()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project.root)
@@ -31,7 +31,8 @@ def test_per_frame_bfactors_fall_with_dose_as_simulated(bfactors) -> None:
     numbers, found, expected = bfactors.numbers, bfactors.found, bfactors.expected
     assert all(len(s2) >= 5 for s2 in bfactors.s2)  # shells between 20 Å and where the average map has signal
     assert np.all(np.isfinite(found))
-    assert spearmanr(numbers, found).correlation <= -0.8
+    assert spearmanr(numbers, found).correlation <= -0.9
     # the last frames well below the first: at least half the simulated drop (about 300 Å²)
     assert found[-2:].mean() - found[:2].mean() < 0.5 * (expected[-2:].mean() - expected[:2].mean())
-    assert np.sqrt(np.mean((found - expected) ** 2)) < 60.0
+    # RMS 9–20 Å² over seeds 0–8 of the simulation
+    assert np.sqrt(np.mean((found - expected) ** 2)) < 45.0
