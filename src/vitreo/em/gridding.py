@@ -219,6 +219,24 @@ def extract_slices(
     ``compact`` is one grid (*compact_shape) or one per rotation (B, *compact_shape).
     ``scale`` converts image Fourier pixels to grid units (padded / size).
     """
+    n, m = rotations.shape[0], pixels.size
+    out = torch.zeros(n, m * (m // 2 + 1), device=compact.device, dtype=compact.dtype)
+    out[:, pixels.index] = extract_values(compact, ndim, rotations, pixels.coords, pixels.sign, scale, chunk_elements)
+    return out.reshape(n, m, m // 2 + 1)
+
+
+def extract_values(
+    compact: torch.Tensor,
+    ndim: int,
+    rotations: torch.Tensor,
+    coords: torch.Tensor,
+    sign: torch.Tensor,
+    scale: float,
+    chunk_elements: int | None = None,
+) -> torch.Tensor:
+    """Values (B, P) of the rotated central slices F(Aᵀk) of compact grid(s) at P image frequencies
+    ``coords`` (P, 2) = (kx, ky) Fourier pixels, each times ``sign`` (P,) (±1: (−1)^(kx+ky) gives
+    the transform of an image centred at M//2); see :func:`extract_slices`."""
     compact_shape = tuple(compact.shape[-ndim:])
     per_rotation = compact.dim() > ndim
     flat = compact.reshape(-1)
@@ -226,10 +244,9 @@ def extract_slices(
     pairs = torch.as_strided(flat, (flat.numel() - 1, 2), (1, 1))
     cells = flat.numel() // compact.shape[0] if per_rotation else flat.numel()
     n = rotations.shape[0]
-    m = pixels.size
-    out = torch.zeros(n, m * (m // 2 + 1), device=compact.device, dtype=compact.dtype)
-    step = chunk_length(pixels.index.numel(), ndim, chunk_elements)
-    k = (pixels.coords * scale).T.contiguous()  # (2, P)
+    out = torch.empty(n, coords.shape[0], device=compact.device, dtype=compact.dtype)
+    step = chunk_length(coords.shape[0], ndim, chunk_elements)
+    k = (coords * scale).T.contiguous()  # (2, P)
     for start in range(0, n, step):
         stop = min(n, start + step)
         axes = torch.matmul(rotations[start:stop, :2, :].transpose(1, 2), k).unbind(1)  # D × (B, P)
@@ -243,6 +260,5 @@ def extract_slices(
             pair = pairs.index_select(0, (base + offset).view(-1)).view(*base.shape, 2)
             term = (pair[..., 0] * low_x + pair[..., 1] * high_x) * weight
             values = term if values is None else values.add_(term)
-        values = torch.where(flip, values.conj(), values) * pixels.sign
-        out[start:stop, pixels.index] = values
-    return out.reshape(n, m, m // 2 + 1)
+        torch.mul(torch.where(flip, values.conj(), values), sign, out=out[start:stop])
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from vitreo.em.gridding import centred_rfft, extract_slices, padded_size, slice_pixels, to_compact
+from vitreo.em.gridding import centred_rfft, extract_slices, extract_values, padded_size, slice_pixels, to_compact
 
 
 class Projector:
@@ -65,3 +65,13 @@ class Projector:
         pixels = slice_pixels(m, radius, self.device, self.dtype)
         slices = extract_slices(self.grid, self.ndim, rotations, pixels, self.padded / self.size, chunk_elements)
         return slices.reshape(*batch, m, m // 2 + 1)
+
+    def project_pixels(self, rotations: torch.Tensor, coords: torch.Tensor, chunk_elements: int | None = None) -> torch.Tensor:
+        """Central-slice values (B, P) complex at the Fourier pixels ``coords`` (P, 2) = (kx, ky)
+        of the N box (kx ≥ 0), for rotations (B, D, D): those of :meth:`project` at the same pixels,
+        without the image grid around them."""
+        rotations = rotations.reshape(-1, self.ndim, self.ndim).to(device=self.device, dtype=self.dtype)
+        coords = coords.to(device=self.device, dtype=self.dtype)
+        sign = 1.0 - 2.0 * ((coords[:, 0] + coords[:, 1]).round().long() % 2).to(self.dtype)
+        return extract_values(self.grid, self.ndim, rotations, coords, sign, self.padded / self.size, chunk_elements)
+

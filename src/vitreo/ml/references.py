@@ -25,19 +25,18 @@ class ReferenceProjector:
     def project(
         self, classes: torch.Tensor, rotations: torch.Tensor, pixels: FourierPixels, count: int | None = None
     ) -> torch.Tensor:
-        """Projections (R, count) complex64 of classes (R,) in orientations (R, D, D).
-
-        Slices are computed on the smallest even grid that holds the first ``count`` pixels.
-        """
+        """Projections (R, count) complex64 of classes (R,) in orientations (R, D, D), on the first
+        ``count`` pixels (default all)."""
         count = len(pixels) if count is None else count
-        size = 2 * (int(pixels.shell[count - 1]) + 1) if count else 2
         device = self.projectors[0].device
-        out = torch.empty(classes.shape[0], count, dtype=torch.complex64, device=device)
-        index = pixels.grid_index(size, count)
+        coords = pixels.coords[:count].to(device)
         rotations = rotations.to(device)
         classes = classes.to(device)
-        for k in torch.unique(classes).tolist():
+        present = torch.unique(classes).tolist()
+        if len(present) == 1:
+            return self.projectors[present[0]].project_pixels(rotations, coords).to(torch.complex64)
+        out = torch.empty(classes.shape[0], count, dtype=torch.complex64, device=device)
+        for k in present:
             chosen = torch.nonzero(classes == k).squeeze(-1)
-            slices = self.projectors[k].project(rotations[chosen], image_size=size, max_radius=size / 2)
-            out[chosen] = slices.reshape(chosen.numel(), -1)[:, index]
+            out[chosen] = self.projectors[k].project_pixels(rotations[chosen], coords)
         return out
