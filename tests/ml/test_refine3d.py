@@ -180,6 +180,29 @@ def test_small_changes_count_as_stalled_and_steps_never_coarsen() -> None:
     assert state.offset_step == pytest.approx(0.5) and state.offset_range == pytest.approx(2.0)  # ... same offsets
 
 
+def test_faster_sampling_ignores_angle_changes_and_follows_the_resolution() -> None:
+    """auto_faster (--auto_ignore_angles --auto_resol_angles): with the resolution stalled, changing
+    angles no longer hold the sampling (nor the convergence) back; with the resolution still improving,
+    the step goes finer once it rotates the particle's edge by more than the resolution."""
+    log: list[str] = []
+    common = dict(healpix_order=2, offset_range=2.0, offset_step=0.5, local_order=5)  # 7.5° (fine), 0.25 px
+    for faster, order in ((False, 2), (True, 3)):
+        state = AutoSampling(**common, faster=faster, particle_radius=100.0)
+        state = state.after_iteration(30.0, 20.0, 1.0, 0.0, 8.0, 2.0, log.append)
+        state = state.after_iteration(30.0, 15.0, 0.8, 0.0, 8.0, 2.0, log.append)  # no gain; angles still changing
+        assert state.healpix_order == order
+    # improving resolution: 20 Å at a 100-Å radius needs 11.5° > 7.5°, 10 Å needs 5.7° < 7.5°
+    state = AutoSampling(**common, faster=True, particle_radius=100.0).after_iteration(20.0, 20.0, 1.0, 0.0, 8.0, 2.0, log.append)
+    assert state.healpix_order == 2
+    state = state.after_iteration(10.0, 15.0, 0.8, 0.0, 8.0, 2.0, log.append)
+    assert state.healpix_order == 3
+    # fine enough (3.75° < 0.75 × 8°) and the resolution stalled: converged though the angles change
+    state = AutoSampling(**{**common, "healpix_order": 3}, faster=True, particle_radius=100.0, fine_enough=True)
+    state = state.after_iteration(30.0, 20.0, 1.0, 0.0, 8.0, 2.0, log.append)
+    state = state.after_iteration(30.0, 15.0, 0.8, 0.0, 8.0, 2.0, log.append)
+    assert state.converged
+
+
 def test_image_size_grows_as_relion_does() -> None:
     """incr_size grows to the FSC-0.5-to-0.143 distance plus 5 shells and never shrinks; a quarter-box
     step while the FSC at the edge of the used size is above 0.2 (and ⟨Pmax⟩ > 0.1)."""

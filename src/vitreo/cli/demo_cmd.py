@@ -28,9 +28,9 @@ SCALES = {
     # tiny's SGD sees ~1,400 particle images in all: a noise inflation halving every 1,000 would outlast it
     "tiny": DemoScale(classes_manual=2, classes_auto=4, classes_3d=2, iterations_2d=8, iterations_3d=6,
                       sgd_iterations=(4, 12, 4), sgd_halflife=-1, sampling_3d="15 degrees",
-                      sampling_polished="3.7 degrees", frames_per_bfactor=5),
+                      sampling_polished="3.7 degrees", frames_per_bfactor=5, faster_sampling=True),
     "quick": DemoScale(classes_manual=6, classes_auto=20, classes_3d=3, iterations_2d=20, iterations_3d=12,
-                       sgd_iterations=(20, 80, 20)),
+                       sgd_iterations=(20, 80, 20), faster_sampling=True),
     "tutorial": DemoScale(classes_manual=10, classes_auto=100, classes_3d=4),
 }
 #: Changes to the simulation presets for the demo: ``tiny`` packs its micrographs more densely, so

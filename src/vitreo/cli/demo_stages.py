@@ -114,6 +114,7 @@ class DemoScale:
     sampling_3d: str = "7.5 degrees"  # Class3D's and Refine3D's initial angular sampling
     sampling_polished: str = "0.9 degrees"  # the shiny particles' Refine3D: local searches from this sampling
     frames_per_bfactor: int = 1  # Polish's average_frame_bfactor: frames per B-factor reconstruction
+    faster_sampling: bool = False  # Refine3D's auto_faster ("Use finer angular sampling faster?")
     symmetry: str = "D2"
 
 
@@ -274,7 +275,8 @@ def classification_stages(data: DemoData, scale: DemoScale, threads: int) -> lis
             **ml, "fn_img": "{good3d}particles.star",
             "fn_ref": _then_aligned(most_populated_class("class3d", it3), "best_class3d_aligned", scale.symmetry),
             "ini_high": "50", "sym_name": scale.symmetry, "sampling": scale.sampling_3d,
-            "auto_local_sampling": "1.8 degrees"}, "Gold-standard 3D auto-refine"),
+            "auto_local_sampling": "1.8 degrees", "auto_faster": _yes_no(scale.faster_sampling)},
+              "Gold-standard 3D auto-refine"),
         Stage("mask", "relion.maskcreate", {
             "fn_in": "{refine3d}run_class001.mrc", "lowpass_filter": "15",
             "inimask_threshold": mask_threshold("refine3d", "run_class001.mrc", 15.0), "extend_inimask": "3",
@@ -329,6 +331,7 @@ def polishing_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Sta
             **ml, "fn_img": "{polish}shiny.star", "fn_ref": "{refine3d}run_class001.mrc",
             "ini_high": postprocess_resolution("postprocess"), "sym_name": scale.symmetry,
             "sampling": scale.sampling_polished, "auto_local_sampling": scale.sampling_polished,
+            "auto_faster": _yes_no(scale.faster_sampling),
             # the offsets where the first refinement ended (±0.7 px in steps of 0.23 px on the quick data): a
             # refinement that starts this fine never refines its offset step (1-px steps: 10.59 Å after
             # PostProcess; these: 9.23 Å)
@@ -336,6 +339,10 @@ def polishing_stages(data: DemoData, scale: DemoScale, threads: int) -> list[Sta
         Stage("postprocess_shiny", "relion.postprocess", postprocess_params("refine_shiny", data),
               "Post-processing of the polished map"),
     ]
+
+
+def _yes_no(flag: bool) -> str:
+    return "Yes" if flag else "No"
 
 
 def _then_aligned(choose: Deferred, name: str, symmetry: str) -> Deferred:

@@ -8,7 +8,7 @@ switch to local searches from ``auto_local_sampling``, every decision logged as
 Outputs: run_itNNN_half1/2_class001.mrc and _model.star per iteration, run_half1/2_class001_unfil.mrc,
 run_class001.mrc, run_model.star (rlnGoldStandardFsc), run_data.star and
 run_class001_angdist.png (the angular distribution). Continue from an _optimiser.star (fn_cont).
-Not available: helical refinement, relaxed symmetry, the faster auto-sampling (auto_faster).
+Not available: helical refinement, relaxed symmetry.
 """
 
 from __future__ import annotations
@@ -60,7 +60,12 @@ def _options() -> tuple[JobOption, ...]:
         sampling_option("1.8 degrees", "auto_local_sampling", "Local searches from auto-sampling:"),
         unavailable_option("relax_sym", "Relax symmetry:", "", OptionKind.TEXT, SAMPLING),
         JobOption("auto_faster", "Use finer angular sampling faster?", "No", yes_no, SAMPLING,
-                  "Kept for RELION compatibility (vitreo follows RELION's standard auto-sampling)."),
+                  "If Yes, auto-refinement goes to finer angular samplings faster (RELION's --auto_ignore_angles "
+                  "--auto_resol_angles): the sampling goes finer, and the refinement converges, regardless of changes "
+                  "still happening in the angles and offsets, and the sampling also goes finer while the resolution "
+                  "still improves once the current resolution requires that sampling at the edge of the particle. "
+                  "Faster; as RELION warns, not tested on many cases for a loss of quality upon convergence.",
+                  on_continue=True),
         JobOption("max_iter", "Maximum number of iterations:", "50", OptionKind.NUMBER, COMPUTE,
                   "(vitreo) A safety stop: after this many iterations the halves are joined even without convergence.",
                   minimum=2, maximum=200, on_continue=True),
@@ -94,6 +99,7 @@ def settings_from(params: Params) -> Refine3DSettings:
         **common_settings(params),
         **reference_settings(params),
         local_healpix_order=healpix_order(params, "auto_local_sampling"),
+        auto_faster=params.flag("auto_faster"),
         zero_mask=params.flag("do_zero_mask"),
         solvent_fsc=params.flag("do_solvent_fsc"),
         max_iter=params.integer("max_iter") if "max_iter" in params and params.text("max_iter") else 50,

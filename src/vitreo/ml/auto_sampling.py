@@ -16,6 +16,10 @@ After each iteration of a gold-standard refinement:
   (from the first iteration when the initial sampling is already that fine);
 - convergence: fine-enough sampling with stalled resolution and hidden variables; the last
   iteration then joins the halves at full resolution;
+- ``faster`` (RELION 3.1's "Use finer angular sampling faster?": --auto_ignore_angles
+  --auto_resol_angles): the hidden-variable changes are ignored, in both decisions, and the step
+  also goes finer while the resolution still improves once it exceeds the rotation that moves the
+  particle's edge (``particle_radius`` Å) by the current resolution;
 - image size (MlOptimiser::updateImageSizeAndResolutionPointers): the next E-step uses the shells
   up to the resolution (SSNR ≥ 1, i.e. half-map FSC ≥ 0.5) plus ``incr_size`` shells, where
   incr_size never falls below the distance from FSC 0.5 to FSC 0.143 plus 5 shells; while the
@@ -27,6 +31,7 @@ Every decision is logged with RELION's own " Auto-refine: ..." wording (``grep A
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -62,6 +67,8 @@ class AutoSampling:
     fine_enough: bool = False
     converged: bool = False
     incr_size: int = 10  # shells beyond the resolution that the next E-step uses
+    faster: bool = False  # --auto_ignore_angles --auto_resol_angles
+    particle_radius: float = 0.0  # Å, for the resolution-based step of ``faster``
 
     @property
     def angular_step(self) -> float:
@@ -107,7 +114,8 @@ class AutoSampling:
         """The decisions after an iteration with this ``resolution`` (Å), changes (degrees,
         pixels, fraction) and estimated accuracies (degrees, pixels)."""
         state = self._update_counters(resolution, changes_orientations, changes_offsets_px, changes_classes)
-        state = state._update_sampling(accuracy_rotations, accuracy_translations_px, changes_offsets_px, log, pixel)
+        state = state._update_sampling(accuracy_rotations, accuracy_translations_px, changes_offsets_px, log, pixel,
+                                       state._resolution_needs_finer(resolution))
         return state._check_convergence(resolution, changes_orientations, changes_offsets_px, log, pixel, iteration)
 
     def _update_counters(self, resolution: float, orientations: float, offsets: float, classes: float) -> AutoSampling:
@@ -133,12 +141,20 @@ class AutoSampling:
     def _stalled(self) -> bool:
         return (
             self.iter_without_resolution_gain >= MAX_ITER_WITHOUT_RESOLUTION_GAIN
-            and self.iter_without_changes >= MAX_ITER_WITHOUT_CHANGES
+            and (self.faster or self.iter_without_changes >= MAX_ITER_WITHOUT_CHANGES)
         )
 
-    def _update_sampling(self, acc_rot: float, acc_trans: float, changes_offsets: float, log: Log, pixel: float) -> AutoSampling:
+    def _resolution_needs_finer(self, resolution: float) -> bool:
+        """``faster`` only: the current (fine) step rotates the particle's edge by more than the
+        resolution (Å), i.e. it is coarser than degrees(resolution / radius)."""
+        if not self.faster or self.particle_radius <= 0 or resolution <= 0:
+            return False
+        return self.angular_step > math.degrees(resolution / self.particle_radius)
+
+    def _update_sampling(self, acc_rot: float, acc_trans: float, changes_offsets: float, log: Log, pixel: float,
+                         resolution_needs_finer: bool = False) -> AutoSampling:
         state = self
-        if self._stalled and not self.fine_enough:
+        if (self._stalled or resolution_needs_finer) and not self.fine_enough:
             if self.angular_step < 0.75 * acc_rot or self.healpix_order >= MAX_HEALPIX_ORDER:
                 state = replace(self, fine_enough=True)
             else:

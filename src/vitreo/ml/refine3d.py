@@ -84,6 +84,7 @@ class Refine3DSettings:
     symmetry: str = "C1"  # sym_name (--sym)
     healpix_order: int = 2  # sampling (--healpix_order)
     local_healpix_order: int = 4  # auto_local_sampling (--auto_local_healpix_order)
+    auto_faster: bool = False  # auto_faster (--auto_ignore_angles --auto_resol_angles)
     offset_range: float = 5.0  # offset_range (--offset_range), pixels
     offset_step: float = 2.0  # 2 x offset_step (--offset_step), pixels
     particle_diameter: float = 200.0  # particle_diameter (--particle_diameter), Å
@@ -183,7 +184,8 @@ def run_refine3d(
         models = [saved.model, saved.model2]
         state, first = saved.state, saved.iteration + 1
         subsets = torch.from_numpy(particles.table.column("rlnRandomSubset", 0.0).astype(np.int64))
-        auto = AutoSampling.from_saved(saved.optimiser, saved.sampling, pixel, settings.oversampling)
+        auto = replace(AutoSampling.from_saved(saved.optimiser, saved.sampling, pixel, settings.oversampling),
+                       faster=settings.auto_faster, particle_radius=settings.particle_diameter / 2)
     else:
         if reference is None:
             raise InputError(None, "a reference map is needed (fn_ref)")
@@ -195,7 +197,8 @@ def run_refine3d(
         models = [model, model.copy()]
         subsets = random_subsets(particles, generator)
         auto = AutoSampling(settings.healpix_order, settings.offset_range, settings.offset_step,
-                            settings.oversampling, settings.local_healpix_order, incr_size=settings.incr_size).starting()
+                            settings.oversampling, settings.local_healpix_order, incr_size=settings.incr_size,
+                            faster=settings.auto_faster, particle_radius=settings.particle_diameter / 2).starting()
         angles = None if auto.sigma_angles is None else particles.input_angles(
             "local searches from the first iteration (an initial sampling as fine as auto_local_sampling)")
         state, first = ParticleState.initial(particles.offsets, angles=angles), 1
