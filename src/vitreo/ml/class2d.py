@@ -43,10 +43,9 @@ from vitreo.ml.maximisation import MStepOptions
 from vitreo.ml.model import MlModel, ParticleState
 from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_iteration
 from vitreo.ml.particles import ParticleSet, available_memory
-from vitreo.ml.sampling import InPlaneSampling, TranslationSampling
+from vitreo.ml.sampling import KEEPSAFE_2D, InPlaneSampling, TranslationSampling, coarse_image_size
 from vitreo.ml.statistics import TABLE_ELEMENTS
 
-KEEPSAFE_2D = 1.5  # RELION's coarse-size safety factor for 2D
 
 
 @dataclass(frozen=True)
@@ -207,14 +206,6 @@ def _check_continuation(model: MlModel, state: ParticleState, particles: Particl
         raise InputError(None, "the optimiser file's model does not match its data file (particles, box or groups)")
 
 
-def coarse_image_size(settings: Class2DSettings, box: int, pixel: float) -> int:
-    """RELION's coarse size: the resolution a rotation by one coarse psi step cannot blur
-    (displacement at the particle's edge / 1.5), as an even image size."""
-    diameter = settings.particle_diameter if settings.particle_diameter > 0 else box * pixel
-    rotated = settings.psi_step / 360.0 * math.pi * diameter
-    return 2 * math.ceil(pixel * box / (rotated / KEEPSAFE_2D))
-
-
 def _setup(
     settings: Class2DSettings,
     particles: ParticleSet,
@@ -228,7 +219,7 @@ def _setup(
         InPlaneSampling(settings.psi_step, settings.oversampling, perturbation),
         TranslationSampling(settings.offset_range, settings.offset_step, settings.oversampling, perturbation),
     )
-    coarse = coarse_image_size(settings, particles.box, particles.pixel_size)
+    coarse = coarse_image_size(settings.psi_step, settings.particle_diameter, particles.box, particles.pixel_size, KEEPSAFE_2D)
     estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse)
     mstep = MStepOptions(
         incr_size=settings.incr_size,

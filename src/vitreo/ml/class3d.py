@@ -41,7 +41,6 @@ from vitreo.ml.optimiser import IterationSetup, IterationSummary, Progress, run_
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.reference3d import (
     check_continuation,
-    coarse_image_size,
     initial_size,
     particle_mask,
     particle_masks,
@@ -50,7 +49,7 @@ from vitreo.ml.reference3d import (
     starting_model,
     starting_reference,
 )
-from vitreo.ml.sampling import DirectionSampling, TranslationSampling
+from vitreo.ml.sampling import KEEPSAFE_3D, DirectionSampling, TranslationSampling, coarse_image_size
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,8 @@ def _setup(
         DirectionSampling(settings.healpix_order, settings.oversampling, settings.symmetry, perturbation=perturbation),
         TranslationSampling(settings.offset_range, settings.offset_step, settings.oversampling, perturbation),
     )
-    coarse = coarse_image_size(grid.orientations.step_deg, settings.particle_diameter, particles.box, particles.pixel_size)
+    coarse = coarse_image_size(grid.orientations.step_deg, settings.particle_diameter, particles.box, particles.pixel_size,
+                               KEEPSAFE_3D)
     estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse, settings.sigma_angles, settings.symmetry)
     mstep = MStepOptions(
         incr_size=settings.incr_size,

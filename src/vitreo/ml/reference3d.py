@@ -30,7 +30,6 @@ from vitreo.ml.initial import image_statistics
 from vitreo.ml.model import MlModel
 from vitreo.ml.particles import ParticleSet
 
-KEEPSAFE_3D = 1.2  # RELION's safety factor on the coarse image size for 3D
 SYMMETRY_MIN_CORRELATION = 0.8  # a map "has" a point group when it correlates this well with its symmetrised copy
 GREYSCALE_SAMPLE = 500  # particles used to put a reference on the particles' greyscale
 
@@ -177,14 +176,6 @@ def initial_size(box: int, pixel: float, ini_high: float) -> int:
     if ini_high <= 0:
         return box
     return min(box, 2 * max(2, math.ceil(box * pixel / ini_high)))
-
-
-def coarse_image_size(step_deg: float, diameter: float, box: int, pixel: float) -> int:
-    """RELION's coarse size: the resolution a rotation by one coarse step cannot blur
-    (displacement at the particle's edge / 1.2), as an even image size."""
-    diameter = diameter if diameter > 0 else box * pixel
-    rotated = step_deg / 360.0 * math.pi * diameter
-    return 2 * math.ceil(pixel * box / (rotated / KEEPSAFE_3D))
 
 
 def solvent_flattening(mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -60,7 +60,6 @@ from vitreo.ml.optimiser import Progress, ProgressEvent, convergence, summarise_
 from vitreo.ml.particles import ParticleSet
 from vitreo.ml.reference3d import (
     check_continuation,
-    coarse_image_size,
     initial_size,
     particle_mask,
     particle_masks,
@@ -69,7 +68,7 @@ from vitreo.ml.reference3d import (
     starting_model,
     starting_reference,
 )
-from vitreo.ml.sampling import DirectionSampling, TranslationSampling
+from vitreo.ml.sampling import KEEPSAFE_3D, DirectionSampling, TranslationSampling, coarse_image_size
 from vitreo.ml.scoring import GemmTimer
 from vitreo.ml.statistics import SufficientStatistics
 
@@ -225,7 +224,7 @@ def run_refine3d(
         )
         if final:
             models = [replace(m, current_size=box) for m in models]
-        coarse = coarse_image_size(grid.orientations.step_deg, settings.particle_diameter, box, pixel)
+        coarse = coarse_image_size(grid.orientations.step_deg, settings.particle_diameter, box, pixel, KEEPSAFE_3D)
         estep = EStepOptions(settings.adaptive_fraction, settings.batch_size, coarse, auto.sigma_angles, settings.symmetry)
         timer = GemmTimer()
         seconds = _now()

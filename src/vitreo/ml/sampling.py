@@ -237,3 +237,17 @@ class TranslationSampling:
     @property
     def fine_step_px(self) -> float:
         return self.step_px / (1 << self.oversampling)
+
+
+#: RELION's safety factors on the coarse image size (MlOptimiser::updateImageSizeAndResolutionPointers)
+KEEPSAFE_2D, KEEPSAFE_3D = 1.5, 1.2
+
+
+def coarse_image_size(step_deg: float, diameter: float, box: int, pixel: float, keepsafe: float) -> int:
+    """RELION's coarse size: the resolution a rotation by one coarse step (degrees) cannot blur
+    (displacement at the particle's edge / ``keepsafe``), as an even image size. ``diameter`` in
+    Å (≤ 0: the box)."""
+    diameter = diameter if diameter > 0 else box * pixel
+    rotated = step_deg / 360.0 * math.pi * diameter
+    return 2 * math.ceil(pixel * box / (rotated / keepsafe))
+
