@@ -136,8 +136,14 @@ def slice_pixels(
     inside = (grid_x**2 + grid_y**2 <= radius**2).reshape(-1)
     index = torch.nonzero(inside).squeeze(-1)
     coords = torch.stack([grid_x.reshape(-1)[index], grid_y.reshape(-1)[index]], dim=-1)
-    parity = (coords[:, 0] + coords[:, 1]).long() % 2
-    return SlicePixels(size, coords, index, (1 - 2 * parity).to(dtype))
+    return SlicePixels(size, coords, index, centring_sign(coords))
+
+
+def centring_sign(coords: torch.Tensor) -> torch.Tensor:
+    """(−1)^(kx+ky) (P,) for integer frequencies ``coords`` (P, 2): the factor between the rfft of
+    an image centred at M//2 and that of the same image centred at 0 (any even M)."""
+    parity = (coords[:, 0] + coords[:, 1]).round().long() % 2
+    return (1 - 2 * parity).to(coords.dtype)
 
 
 def slice_stencil(

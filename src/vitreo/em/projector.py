@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import torch
 
-from vitreo.em.gridding import centred_rfft, extract_slices, extract_values, padded_size, slice_pixels, to_compact
+from vitreo.em.gridding import (
+    centred_rfft,
+    centring_sign,
+    extract_slices,
+    extract_values,
+    padded_size,
+    slice_pixels,
+    to_compact,
+)
 
 
 class Projector:
@@ -72,6 +80,5 @@ class Projector:
         without the image grid around them."""
         rotations = rotations.reshape(-1, self.ndim, self.ndim).to(device=self.device, dtype=self.dtype)
         coords = coords.to(device=self.device, dtype=self.dtype)
-        sign = 1.0 - 2.0 * ((coords[:, 0] + coords[:, 1]).round().long() % 2).to(self.dtype)
-        return extract_values(self.grid, self.ndim, rotations, coords, sign, self.padded / self.size, chunk_elements)
-
+        return extract_values(self.grid, self.ndim, rotations, coords, centring_sign(coords), self.padded / self.size,
+                              chunk_elements)

@@ -114,8 +114,8 @@ class AutoSampling:
         """The decisions after an iteration with this ``resolution`` (Å), changes (degrees,
         pixels, fraction) and estimated accuracies (degrees, pixels)."""
         state = self._update_counters(resolution, changes_orientations, changes_offsets_px, changes_classes)
-        state = state._update_sampling(accuracy_rotations, accuracy_translations_px, changes_offsets_px, log, pixel,
-                                       state._resolution_needs_finer(resolution))
+        state = state._update_sampling(resolution, accuracy_rotations, accuracy_translations_px, changes_offsets_px, log,
+                                       pixel)
         return state._check_convergence(resolution, changes_orientations, changes_offsets_px, log, pixel, iteration)
 
     def _update_counters(self, resolution: float, orientations: float, offsets: float, classes: float) -> AutoSampling:
@@ -151,10 +151,10 @@ class AutoSampling:
             return False
         return self.angular_step > math.degrees(resolution / self.particle_radius)
 
-    def _update_sampling(self, acc_rot: float, acc_trans: float, changes_offsets: float, log: Log, pixel: float,
-                         resolution_needs_finer: bool = False) -> AutoSampling:
+    def _update_sampling(self, resolution: float, acc_rot: float, acc_trans: float, changes_offsets: float, log: Log,
+                         pixel: float) -> AutoSampling:
         state = self
-        if (self._stalled or resolution_needs_finer) and not self.fine_enough:
+        if (self._stalled or self._resolution_needs_finer(resolution)) and not self.fine_enough:
             if self.angular_step < 0.75 * acc_rot or self.healpix_order >= MAX_HEALPIX_ORDER:
                 state = replace(self, fine_enough=True)
             else:

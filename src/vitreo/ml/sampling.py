@@ -250,4 +250,3 @@ def coarse_image_size(step_deg: float, diameter: float, box: int, pixel: float, 
     diameter = diameter if diameter > 0 else box * pixel
     rotated = step_deg / 360.0 * math.pi * diameter
     return 2 * math.ceil(pixel * box / (rotated / keepsafe))
-
